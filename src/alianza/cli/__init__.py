@@ -1,0 +1,1 @@
+"""The ``alianza`` command: one module per command group, each a thin shell over the domain services."""

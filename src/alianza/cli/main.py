@@ -1,0 +1,29 @@
+"""Entry point of the ``alianza`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from alianza.cli import admin, commitment, demo, importing, indicator, meeting, node, report
+
+app = typer.Typer(
+    name="alianza",
+    help="Alianza: the software of the US–Mexico security-cooperation mechanism.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(node.init)
+app.command("serve")(node.serve)
+app.command("import")(importing.import_)
+app.command("report")(report.report)
+app.command("vocab")(admin.vocab)
+app.add_typer(commitment.app, name="commitment")
+app.add_typer(meeting.app, name="meeting")
+app.add_typer(indicator.app, name="indicator")
+app.add_typer(demo.app, name="demo")
+app.add_typer(admin.users, name="user")
+app.add_typer(admin.tokens, name="token")
+
+
+def main() -> None:
+    app()

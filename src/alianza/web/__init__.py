@@ -1,0 +1,1 @@
+"""The node's web face: the JSON API under /api/v1 and the server-rendered bilingual UI. Thin: it calls domains."""

@@ -1,0 +1,37 @@
+"""The FastAPI application of a node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from alianza import __version__
+from alianza.node import Node
+from alianza.web import errors
+from alianza.web.api import cooperation as api_cooperation
+from alianza.web.api import system as api_system
+from alianza.web.ui import routes as ui_routes
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(node: Node) -> FastAPI:
+    app = FastAPI(
+        title=f"Alianza — {node.settings.node_name}",
+        version=__version__,
+        description="Follow-up mechanism of the US–Mexico security cooperation: commitments, meetings, "
+        "follow-ups, indicators and reports. Authenticate with `Authorization: Bearer <token>` "
+        "(create one with `alianza token create`).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.node = node
+    errors.install(app)
+    app.include_router(api_system.router, prefix=API_PREFIX)
+    app.include_router(api_cooperation.router, prefix=API_PREFIX)
+    app.include_router(ui_routes.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    return app

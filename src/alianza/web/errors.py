@@ -1,0 +1,81 @@
+"""One error shape for the whole API: ``{"error": {"code", "message", "details"}}``; the UI gets pages."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from alianza.errors import AlianzaError, AuthenticationError, SessionExpiredError
+from alianza.i18n import gettext_for
+from alianza.web.context import request_lang
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/federation/"))
+
+
+def _translate_details(details: Any, gettext: Any) -> Any:
+    if isinstance(details, list):
+        return [
+            {**d, "message": gettext(d["message"])} if isinstance(d, dict) and "message" in d else d
+            for d in details
+        ]
+    return details
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AlianzaError)
+    async def _alianza(request: Request, exc: AlianzaError) -> Response:
+        lang = request_lang(request)
+        gettext = gettext_for(lang)
+        if not _is_api(request) and isinstance(exc, AuthenticationError):
+            reason = "expired" if isinstance(exc, SessionExpiredError) else "required"
+            return RedirectResponse(f"/login?reason={reason}&next={quote(request.url.path)}", status_code=303)
+        if not _is_api(request):
+            from alianza.web.ui.pages import render_error
+
+            return render_error(request, exc)
+        return JSONResponse(
+            error_body(exc.code, exc.render(gettext), _translate_details(exc.details, gettext)),
+            status_code=exc.http_status,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        gettext = gettext_for(request_lang(request))
+        return JSONResponse(
+            error_body(
+                "validation_error", gettext("The request is not valid; see details for each field."), details
+            ),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        gettext = gettext_for(request_lang(request))
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        message = gettext("Not found.") if exc.status_code == 404 else str(exc.detail)
+        if not _is_api(request) and exc.status_code == 404:
+            from alianza.errors import NotFoundError
+            from alianza.web.ui.pages import render_error
+
+            return render_error(request, NotFoundError("Not found."))
+        return JSONResponse(
+            error_body(codes.get(exc.status_code, "http_error"), message), status_code=exc.status_code
+        )
