@@ -8,7 +8,9 @@ from pathlib import Path
 
 from alianza import migrations
 from alianza.accounts.service import create_user
+from alianza.audit.trail import AuditTrail
 from alianza.errors import ConfigurationError
+from alianza.identity import NodeIdentity, load_or_create
 from alianza.settings import DEFAULT_CONFIG_NAME, NodeSettings, load_settings, write_settings
 from alianza.store.db import Database
 from alianza.store.meta import get_meta, set_meta
@@ -18,6 +20,11 @@ from alianza.store.meta import get_meta, set_meta
 class Node:
     settings: NodeSettings
     db: Database
+    identity: NodeIdentity
+
+    @property
+    def trail(self) -> AuditTrail:
+        return AuditTrail(self.identity)
 
     def close(self) -> None:
         self.db.dispose()
@@ -76,6 +83,7 @@ def init_node(
         db.dispose()
     write_settings(config_path, settings)
     (directory / "uploads").mkdir(exist_ok=True)
+    load_or_create(directory)
     return config_path
 
 
@@ -97,7 +105,7 @@ def open_node(config: Path | None = None, *, migrate: bool = True) -> Node:
             settings=settings.country,
             db=country,
         )
-    return Node(settings, db)
+    return Node(settings, db, load_or_create(settings.data_dir))
 
 
 def _safe_url(url: str) -> str:

@@ -27,9 +27,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def validate_user_fields(
-    username: str, password: str, role: str, agency: str, lang: str
-) -> list[dict[str, str]]:
+def validate_user_fields(username: str, password: str, role: str, agency: str, lang: str) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
         problems.append({"field": "username", "message": "Use letters, digits, dots, dashes or underscores."})
@@ -62,9 +60,7 @@ def create_user(
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         problems.append({"field": "username", "message": "This username is taken."})
     if problems:
-        raise ValidationError(
-            "The user cannot be created: {count} problem(s).", details=problems, count=len(problems)
-        )
+        raise ValidationError("The user cannot be created: {count} problem(s).", details=problems, count=len(problems))
     user = User(
         username=username,
         display_name=display_name or username,
@@ -140,9 +136,7 @@ def issue_token(session: Session, user: User, name: str, days: int | None = None
 def resolve_token(session: Session, token: str) -> User:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if row is None or row.revoked:
-        raise AuthenticationError(
-            "The API token is unknown or revoked; issue a new one with 'alianza token create'."
-        )
+        raise AuthenticationError("The API token is unknown or revoked; issue a new one with 'alianza token create'.")
     if row.expires_at is not None and row.expires_at < utcnow():
         raise SessionExpiredError("The API token expired; issue a new one with 'alianza token create'.")
     if not row.user.active:

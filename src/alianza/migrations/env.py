@@ -6,7 +6,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import alianza.accounts.models
+import alianza.audit.models
 import alianza.cooperation.models
+import alianza.records.models
 import alianza.store.meta  # noqa: F401  (registers the tables)
 from alianza.store.db import Base
 

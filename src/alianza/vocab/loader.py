@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -62,7 +62,21 @@ class Status(Term):
         return tuple(value) if isinstance(value, list) else value
 
 
-T = TypeVar("T", bound=Term)
+class Marking(BaseModel):
+    """A marking value (TLP, handling code, grade, legal basis, purpose): official codes keep their own form."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    code: str = Field(min_length=1)
+    label: Bilingual
+    country: Literal["US", "MX"] | None = None
+
+    def text(self, lang: Lang) -> str:
+        return pick(self.label.model_dump(), lang)
+
+
+T = TypeVar("T", bound=Term | Marking)
+
+MARKING_GROUPS = ("tlp", "handling", "reliability", "accuracy", "legal_bases", "purposes")
 
 
 class Vocabulary:
@@ -74,6 +88,9 @@ class Vocabulary:
         self.agencies: dict[str, Agency] = _load(data_dir / "agencies.yaml", "agencies", Agency)
         self.statuses: dict[str, Status] = _load(data_dir / "statuses.yaml", "statuses", Status)
         self.roles: dict[str, Role] = _load(data_dir / "roles.yaml", "roles", Role)
+        self.markings: dict[str, dict[str, Marking]] = {
+            group: _load(data_dir / "markings.yaml", group, Marking) for group in MARKING_GROUPS
+        }
         self._check_references(data_dir)
 
     def _check_references(self, data_dir: Path) -> None:
@@ -120,7 +137,7 @@ def _load(path: Path, key: str, model: type[T]) -> dict[str, T]:
     result: dict[str, T] = {}
     for index, entry in enumerate(entries, start=1):
         try:
-            term = model.model_validate(entry)
+            term = cast(T, model.model_validate(entry))
         except ValidationError as exc:
             raise ConfigurationError(
                 "Vocabulary file {file}, entry {index}: {err}", file=str(path), index=index, err=str(exc)

@@ -137,9 +137,7 @@ def upgrade() -> None:
         sa.Column("illustrative", sa.Boolean(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["created_by_id"], ["users.id"], name=op.f("fk_observations_created_by_id_users")
-        ),
+        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_observations_created_by_id_users")),
         sa.ForeignKeyConstraint(
             ["indicator_id"],
             ["indicators.id"],
@@ -203,9 +201,7 @@ def upgrade() -> None:
             name=op.f("fk_evidence_commitment_id_commitments"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["created_by_id"], ["users.id"], name=op.f("fk_evidence_created_by_id_users")
-        ),
+        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_evidence_created_by_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence")),
     )
     with op.batch_alter_table("evidence", schema=None) as batch_op:
@@ -229,9 +225,7 @@ def upgrade() -> None:
             name=op.f("fk_followups_commitment_id_commitments"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["meeting_id"], ["meetings.id"], name=op.f("fk_followups_meeting_id_meetings")
-        ),
+        sa.ForeignKeyConstraint(["meeting_id"], ["meetings.id"], name=op.f("fk_followups_meeting_id_meetings")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_followups")),
     )
     with op.batch_alter_table("followups", schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""Intelligence records on the FollowTheMoney model, with the markings that govern their use."""
