@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from alianza import migrations
@@ -11,6 +12,7 @@ from alianza.accounts.service import create_user
 from alianza.audit.trail import AuditTrail
 from alianza.errors import ConfigurationError
 from alianza.identity import NodeIdentity, load_or_create
+from alianza.policy.frameworks import Framework, load_framework
 from alianza.settings import DEFAULT_CONFIG_NAME, NodeSettings, load_settings, write_settings
 from alianza.store.db import Database
 from alianza.store.meta import get_meta, set_meta
@@ -25,6 +27,11 @@ class Node:
     @property
     def trail(self) -> AuditTrail:
         return AuditTrail(self.identity)
+
+    @cached_property
+    def framework(self) -> Framework:
+        """The node's legal framework (its country's policy files plus the common ones), parsed once."""
+        return load_framework(self.settings.country)
 
     def close(self) -> None:
         self.db.dispose()

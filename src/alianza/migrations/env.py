@@ -8,7 +8,9 @@ from sqlalchemy import create_engine, pool
 import alianza.accounts.models
 import alianza.audit.models
 import alianza.cooperation.models
+import alianza.federation.outbox
 import alianza.records.models
+import alianza.releases.models
 import alianza.store.meta  # noqa: F401  (registers the tables)
 from alianza.store.db import Base
 

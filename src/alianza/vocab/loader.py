@@ -76,7 +76,7 @@ class Marking(BaseModel):
 
 T = TypeVar("T", bound=Term | Marking)
 
-MARKING_GROUPS = ("tlp", "handling", "reliability", "accuracy", "legal_bases", "purposes")
+MARKING_GROUPS = ("tlp", "handling", "reliability", "accuracy", "legal_bases", "purposes", "release_grounds")
 
 
 class Vocabulary:
