@@ -52,7 +52,7 @@ def start_node(
         assert seeded.returncode == 0, seeded.stderr
     port = free_port()
     log = directory / "serve.log"
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [*ALIANZA, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
