@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from alianza.cli import admin, commitment, demo, importing, indicator, meeting, node, report
+from alianza.cli import (
+    admin,
+    audit,
+    commitment,
+    demo,
+    importing,
+    indicator,
+    meeting,
+    node,
+    policy,
+    records,
+    release,
+    report,
+)
 
 app = typer.Typer(
     name="alianza",
@@ -23,6 +36,11 @@ app.add_typer(indicator.app, name="indicator")
 app.add_typer(demo.app, name="demo")
 app.add_typer(admin.users, name="user")
 app.add_typer(admin.tokens, name="token")
+app.add_typer(records.app, name="record")
+app.add_typer(release.app, name="release")
+app.add_typer(release.requests_app, name="request")
+app.add_typer(audit.app, name="audit")
+app.add_typer(policy.app, name="policy")
 
 
 def main() -> None:

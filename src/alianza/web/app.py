@@ -11,6 +11,7 @@ from alianza import __version__
 from alianza.node import Node
 from alianza.web import errors
 from alianza.web.api import cooperation as api_cooperation
+from alianza.web.api import records as api_records
 from alianza.web.api import system as api_system
 from alianza.web.ui import routes as ui_routes
 
@@ -32,6 +33,7 @@ def create_app(node: Node) -> FastAPI:
     errors.install(app)
     app.include_router(api_system.router, prefix=API_PREFIX)
     app.include_router(api_cooperation.router, prefix=API_PREFIX)
+    app.include_router(api_records.router, prefix=API_PREFIX)
     app.include_router(ui_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app
