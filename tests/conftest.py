@@ -50,11 +50,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{target}"
         return
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    name = (
-        f"t{next(_counter)}_{request.node.name.lower()[:30]}".replace("[", "_")
-        .replace("]", "")
-        .replace("-", "_")
-    )
+    name = f"t{next(_counter)}_{request.node.name.lower()[:30]}".replace("[", "_").replace("]", "").replace("-", "_")
     url = cluster.create_database(name, template="alianza_template")
     yield url.render_as_string(hide_password=False)
     cluster.drop_database(name)
@@ -79,9 +75,7 @@ def node(db_url: str, tmp_path: Path) -> Iterator[Node]:
 
 def make_user(node: Node, username: str, role: str, agency: str = "mx_sre", lang: str = "en") -> User:
     with node.db.transaction() as session:
-        user = accounts.create_user(
-            session, username=username, password=PASSWORD, role=role, agency=agency, lang=lang
-        )
+        user = accounts.create_user(session, username=username, password=PASSWORD, role=role, agency=agency, lang=lang)
         session.expunge(user)
     return user
 

@@ -32,6 +32,27 @@ class AlianzaError(Exception):
             return str(template)
 
 
+def problem(field: str | None, template: str, **params: Any) -> dict[str, Any]:
+    """One problem of a ``ValidationError``: filled in English, and kept as template + params so that the
+    web layer can render it in the reader's language."""
+    try:
+        message = template.format(**params)
+    except (KeyError, IndexError):
+        message = template
+    return {"field": field, "message": message, "template": template, "params": params}
+
+
+def render_problem(item: dict[str, Any], gettext: Any) -> str:
+    """A problem's message in the language of ``gettext``."""
+    template = item.get("template")
+    if not isinstance(template, str):
+        return str(gettext(str(item.get("message", ""))))
+    try:
+        return str(gettext(template).format(**item.get("params", {})))
+    except (KeyError, IndexError):
+        return str(item.get("message", template))
+
+
 class ValidationError(AlianzaError):
     """Input is wrong; ``details`` lists every problem (field or line) so all can be fixed at once."""
 
@@ -88,7 +109,14 @@ class ConfigurationError(AlianzaError):
 
 
 class UploadError(ValidationError):
-    """An uploaded file is too large or of a type that is not allowed."""
+    """An uploaded file is too large."""
 
-    code = "upload_rejected"
+    code = "upload_too_large"
     http_status = 413
+
+
+class UnsupportedUploadError(ValidationError):
+    """An uploaded file is empty, of a type that is not allowed, or its bytes contradict its name."""
+
+    code = "upload_unsupported"
+    http_status = 415

@@ -60,14 +60,28 @@ class Ids:
 
 def _commitment(title_en: str, title_es: str, area: str, lead: str, due: dt.date, **extra: object) -> CommitmentInput:
     return CommitmentInput.model_validate(
-        {"title_en": title_en, "title_es": title_es, "areas": [area], "country": "MX", "lead_agency": lead,
-         "due_date": due, "status": "agreed", **extra}
+        {
+            "title_en": title_en,
+            "title_es": title_es,
+            "areas": [area],
+            "country": "MX",
+            "lead_agency": lead,
+            "due_date": due,
+            "status": "agreed",
+            **extra,
+        }
     )
 
 
 def _meeting(title_en: str, title_es: str, date: dt.date) -> MeetingInput:
-    return MeetingInput(title_en=title_en, title_es=title_es, date=date, place="Ciudad de México",
-                        agencies=["mx_sre", "us_state"], source="Comunicado de la SRE")
+    return MeetingInput(
+        title_en=title_en,
+        title_es=title_es,
+        date=date,
+        place="Ciudad de México",
+        agencies=["mx_sre", "us_state"],
+        source="Comunicado de la SRE",
+    )
 
 
 def _backdate(node: Node, followup_id: int, when: dt.datetime) -> None:
@@ -82,47 +96,102 @@ def seed(node: Node, actor: User) -> Ids:
     """Three commitments, three meetings (before, in and after the period), an indicator, notes in and out."""
     with node.db.transaction() as session:
         done = commitments.create_commitment(
-            session, actor, _commitment(DONE_EN, DONE_ES, "illicit_finance", "mx_uif", dt.date(2026, 1, 15),
-                                        supporting_agencies=["mx_shcp"]))
+            session,
+            actor,
+            _commitment(
+                DONE_EN, DONE_ES, "illicit_finance", "mx_uif", dt.date(2026, 1, 15), supporting_agencies=["mx_shcp"]
+            ),
+        )
         late = commitments.create_commitment(
-            session, actor, _commitment(LATE_EN, LATE_ES, "illicit_finance", "mx_uif", dt.date(2025, 12, 20)))
+            session, actor, _commitment(LATE_EN, LATE_ES, "illicit_finance", "mx_uif", dt.date(2025, 12, 20))
+        )
         soon = commitments.create_commitment(
-            session, actor, _commitment(SOON_EN, SOON_ES, "border_tunnels", "mx_defensa", dt.date(2026, 2, 15),
-                                        illustrative=True))
-        before = meetings.create_meeting(session, actor, _meeting("First meeting", "Primera reunión",
-                                                                  dt.date(2025, 9, 26)))
-        meetings.add_decision(session, actor, before.id, DecisionInput(
-            text_en="Start the asset-freezing work", text_es=OLD_DECISION_ES, updates_commitment_id=done.id,
-            updates=CommitmentPatch(version=done.version, status="in_progress", progress=20)))
-        during = meetings.create_meeting(session, actor, _meeting("Second meeting of the group",
-                                                                  "Segunda reunión del grupo", dt.date(2025, 12, 11)))
-        meetings.add_decision(session, actor, during.id, DecisionInput(
-            text_en="Declare the asset-freezing work complete", text_es=NEW_DECISION_ES,
-            updates_commitment_id=done.id, updates=CommitmentPatch(version=done.version, status="completed"),
-            illustrative=True))
-        after = meetings.create_meeting(session, actor, _meeting("Third meeting", "Tercera reunión",
-                                                                 dt.date(2026, 2, 20)))
-        meetings.add_decision(session, actor, after.id, DecisionInput(
-            text_en="Train customs officers", text_es="Capacitar a los agentes aduanales",
-            creates=_commitment(FUTURE_EN, FUTURE_ES, "illicit_finance", "mx_anam", dt.date(2026, 6, 30))))
+            session,
+            actor,
+            _commitment(SOON_EN, SOON_ES, "border_tunnels", "mx_defensa", dt.date(2026, 2, 15), illustrative=True),
+        )
+        before = meetings.create_meeting(
+            session, actor, _meeting("First meeting", "Primera reunión", dt.date(2025, 9, 26))
+        )
+        meetings.add_decision(
+            session,
+            actor,
+            before.id,
+            DecisionInput(
+                text_en="Start the asset-freezing work",
+                text_es=OLD_DECISION_ES,
+                updates_commitment_id=done.id,
+                updates=CommitmentPatch(version=done.version, status="in_progress", progress=20),
+            ),
+        )
+        during = meetings.create_meeting(
+            session, actor, _meeting("Second meeting of the group", "Segunda reunión del grupo", dt.date(2025, 12, 11))
+        )
+        meetings.add_decision(
+            session,
+            actor,
+            during.id,
+            DecisionInput(
+                text_en="Declare the asset-freezing work complete",
+                text_es=NEW_DECISION_ES,
+                updates_commitment_id=done.id,
+                updates=CommitmentPatch(version=done.version, status="completed"),
+                illustrative=True,
+            ),
+        )
+        after = meetings.create_meeting(
+            session, actor, _meeting("Third meeting", "Tercera reunión", dt.date(2026, 2, 20))
+        )
+        meetings.add_decision(
+            session,
+            actor,
+            after.id,
+            DecisionInput(
+                text_en="Train customs officers",
+                text_es="Capacitar a los agentes aduanales",
+                creates=_commitment(FUTURE_EN, FUTURE_ES, "illicit_finance", "mx_anam", dt.date(2026, 6, 30)),
+            ),
+        )
         note_in = commitments.add_note(session, actor, late.id, NOTE_IN)
         note_after = commitments.add_note(session, actor, late.id, NOTE_AFTER)
         # Dropped today, long after the period: the report must still show it overdue at the period end.
-        commitments.update_commitment(session, actor, late.id,
-                                      CommitmentPatch(version=late.version, status="dropped"))
-        indicators.create_indicator(session, actor, IndicatorInput(
-            code="uif_frozen_accounts", name_en="Accounts frozen by the UIF", name_es="Cuentas congeladas por la UIF",
-            unit_en="accounts", unit_es="cuentas", area="illicit_finance", direction="increase",
-            source="UIF", target_value=10_000, target_date=dt.date(2026, 12, 31), target_illustrative=True))
+        commitments.update_commitment(session, actor, late.id, CommitmentPatch(version=late.version, status="dropped"))
+        indicators.create_indicator(
+            session,
+            actor,
+            IndicatorInput(
+                code="uif_frozen_accounts",
+                name_en="Accounts frozen by the UIF",
+                name_es="Cuentas congeladas por la UIF",
+                unit_en="accounts",
+                unit_es="cuentas",
+                area="illicit_finance",
+                direction="increase",
+                source="UIF",
+                target_value=10_000,
+                target_date=dt.date(2026, 12, 31),
+                target_illustrative=True,
+            ),
+        )
         for date, value, source, illustrative in (
             (dt.date(2025, 6, 30), 5_000, "UIF annual report 2024", False),
             (dt.date(2025, 12, 31), 8_147, SOURCE_IN, False),
             (dt.date(2026, 1, 20), 8_300, "Demo figure", True),
             (dt.date(2026, 3, 31), 9_999, SOURCE_AFTER, False),
         ):
-            indicators.observe(session, actor, "uif_frozen_accounts", ObservationInput(
-                date=date, value=value, source=source, period_en=f"As of {date:%B %Y}",
-                period_es=f"Al cierre de {date:%m/%Y}", illustrative=illustrative))
+            indicators.observe(
+                session,
+                actor,
+                "uif_frozen_accounts",
+                ObservationInput(
+                    date=date,
+                    value=value,
+                    source=source,
+                    period_en=f"As of {date:%B %Y}",
+                    period_es=f"Al cierre de {date:%m/%Y}",
+                    illustrative=illustrative,
+                ),
+            )
         ids = Ids(done.id, late.id, soon.id)
         in_id, after_id = note_in.id, note_after.id
     _backdate(node, in_id, dt.datetime(2026, 1, 10, 16, 30))
@@ -164,12 +233,26 @@ def test_state_is_the_one_at_the_period_end(node: Node, coordinator: User) -> No
 
     summary = report.summary
     assert summary.total_commitments == 3
-    assert dict(summary.status_counts) == {"proposed": 0, "agreed": 1, "in_progress": 0, "at_risk": 0,
-                                           "completed": 1, "dropped": 0, "overdue": 1}
+    assert dict(summary.status_counts) == {
+        "proposed": 0,
+        "agreed": 1,
+        "in_progress": 0,
+        "at_risk": 0,
+        "completed": 1,
+        "dropped": 0,
+        "overdue": 1,
+    }
     assert (summary.followups, summary.meetings, summary.completed, summary.overdue, summary.due_soon) == (
-        2, 1, 1, 1, 1)
-    assert [(f.date, f.kind) for f in finance.followups] == [(dt.date(2025, 12, 11), "decision"),
-                                                             (dt.date(2026, 1, 10), "note")]
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert [(f.date, f.kind) for f in finance.followups] == [
+        (dt.date(2025, 12, 11), "decision"),
+        (dt.date(2026, 1, 10), "note"),
+    ]
     assert [m.title["es"] for m in report.meetings] == ["Segunda reunión del grupo"]
 
     (indicator,) = finance.indicators
@@ -187,11 +270,30 @@ def test_spanish_html_speaks_spanish(node: Node, coordinator: User) -> None:
     assert html.startswith("<!DOCTYPE html>") and '<html lang="es">' in html
     assert "Informe de avance — Mecanismo de seguimiento" in text
     assert "del 1 de diciembre de 2025 al 31 de enero de 2026" in text
-    for spanish in ("Flujos financieros ilícitos", "Seguridad fronteriza y túneles clandestinos", "Cumplido",
-                    "Vencido", "Acordado", DONE_ES, LATE_ES, SOON_ES):
+    for spanish in (
+        "Flujos financieros ilícitos",
+        "Seguridad fronteriza y túneles clandestinos",
+        "Cumplido",
+        "Vencido",
+        "Acordado",
+        DONE_ES,
+        LATE_ES,
+        SOON_ES,
+    ):
         assert spanish in text, spanish
-    for english in ("Illicit financial flows", "Border security", "Completed", "Overdue", "Agreed", "In progress",
-                    DONE_EN, LATE_EN, SOON_EN, "Progress report", "Page"):
+    for english in (
+        "Illicit financial flows",
+        "Border security",
+        "Completed",
+        "Overdue",
+        "Agreed",
+        "In progress",
+        DONE_EN,
+        LATE_EN,
+        SOON_EN,
+        "Progress report",
+        "Page",
+    ):
         assert english not in text, english
     assert "Combate a los cárteles" not in text  # areas without content are left out
     # The overdue commitment is labelled as such in its own row.
@@ -204,7 +306,8 @@ def test_no_english_interface_text_in_spanish_report(node: Node, coordinator: Us
     gettext, translated = gettext_for("es"), catalog_msgids("es")
     same_in_both = {m for m in translated if gettext(m) == m}  # "Total", "no"
     leftovers = [
-        msgid for msgid in sorted(used_msgids() - same_in_both)
+        msgid
+        for msgid in sorted(used_msgids() - same_in_both)
         if "{" not in msgid and re.search(rf"(?<!\w){re.escape(msgid)}(?!\w)", text)
     ]
     assert leftovers == []
@@ -256,8 +359,9 @@ def test_illustrative_items_are_marked(node: Node, coordinator: User, lang: Lang
 
 def test_report_without_illustrative_data_has_no_legend(node: Node, coordinator: User) -> None:
     with node.db.transaction() as session:
-        commitments.create_commitment(session, coordinator, _commitment(
-            LATE_EN, LATE_ES, "fuel_theft", "mx_pemex", dt.date(2026, 6, 1)))
+        commitments.create_commitment(
+            session, coordinator, _commitment(LATE_EN, LATE_ES, "fuel_theft", "mx_pemex", dt.date(2026, 6, 1))
+        )
     html = reports.render_html(build(node, coordinator, "en"))
     assert "invented demonstration data" not in html and 'class="illus"' not in html
     assert "Preventing fuel theft" in html
@@ -273,9 +377,17 @@ def test_html_is_standalone(node: Node, coordinator: User) -> None:
 
 def test_text_from_data_is_escaped(node: Node, coordinator: User) -> None:
     with node.db.transaction() as session:
-        c = commitments.create_commitment(session, coordinator, _commitment(
-            "Close <b>tunnels</b>", "Cerrar <script>alert(1)</script>", "border_tunnels", "mx_defensa",
-            dt.date(2026, 6, 1)))
+        c = commitments.create_commitment(
+            session,
+            coordinator,
+            _commitment(
+                "Close <b>tunnels</b>",
+                "Cerrar <script>alert(1)</script>",
+                "border_tunnels",
+                "mx_defensa",
+                dt.date(2026, 6, 1),
+            ),
+        )
         note = commitments.add_note(session, coordinator, c.id, "x <img src=y>")
         note_id = note.id
     _backdate(node, note_id, dt.datetime(2026, 1, 5))
@@ -331,8 +443,14 @@ def used_msgids() -> set[str]:
         found = {str(message) for _, _, message, _ in babel_extract(source, ("_",), (), {})}
     tree = ast.parse(Path(reports.__file__).read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"_", "N_"}
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"_", "N_"}
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.add(node.args[0].value)
     return found
 

@@ -46,8 +46,9 @@ def test_missing_spanish_label_names_file_and_entry(tmp_path: Path) -> None:
 def test_transition_to_unknown_status_is_refused(tmp_path: Path) -> None:
     data = _copy(tmp_path)
     statuses = data / "statuses.yaml"
-    statuses.write_text(statuses.read_text(encoding="utf-8").replace("next: [agreed", "next: [approved", 1),
-                        encoding="utf-8")
+    statuses.write_text(
+        statuses.read_text(encoding="utf-8").replace("next: [agreed", "next: [approved", 1), encoding="utf-8"
+    )
     with pytest.raises(ConfigurationError, match="approved"):
         Vocabulary(data)
 

@@ -76,13 +76,16 @@ def list_(
     country: str | None = typer.Option(None, "--country"),
     status: str | None = typer.Option(None, "--status", help="Effective status, 'overdue' included"),
     agency: str | None = typer.Option(None, "--agency"),
+    text: str | None = typer.Option(None, "--q", help="Words in the title or description"),
     lang: str = typer.Option("en", "--lang"),
     as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
     user: str | None = UserOption,
 ) -> None:
     """List commitments."""
-    flt = service.CommitmentFilter(area=area, country=country, status=status, agency=agency)
+    flt = service.CommitmentFilter(
+        area=area, country=country.upper() if country else None, status=status, agency=agency, text=text
+    )
     with node_from(config) as node, node.db.reading() as session:
         rows = [
             {

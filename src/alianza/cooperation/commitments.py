@@ -21,7 +21,14 @@ from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.cooperation.models import Commitment, Evidence, FollowUp, Meeting
 from alianza.cooperation.schemas import STATEMENT_DATE, CommitmentInput, CommitmentPatch, LinkInput
-from alianza.errors import ConflictError, NotFoundError, UploadError, ValidationError
+from alianza.errors import (
+    ConflictError,
+    NotFoundError,
+    UnsupportedUploadError,
+    UploadError,
+    ValidationError,
+    problem,
+)
 from alianza.store.db import utcnow
 from alianza.vocab import vocabulary
 
@@ -69,8 +76,7 @@ def is_due_soon(commitment: Commitment, today: dt.date | None = None) -> bool:
     return commitment.status not in CLOSED and today <= commitment.due_date <= today + dt.timedelta(DUE_SOON_DAYS)
 
 
-def _problem(field: str, message: str, **params: Any) -> dict[str, Any]:
-    return {"field": field, "message": message.format(**params)}
+_problem = problem
 
 
 def _check_codes(
@@ -111,14 +117,15 @@ def _check_codes(
                 problems.append(_problem("indicator_codes", "Unknown indicator '{code}'.", code=code))
 
 
+NOT_SAVED = {
+    "commitment": "The commitment was not saved: {count} problem(s) to fix.",
+    "change": "The change was not saved: {count} problem(s) to fix.",
+}
+
+
 def _raise(problems: list[dict[str, Any]], what: str) -> None:
     if problems:
-        raise ValidationError(
-            "The {what} was not saved: {count} problem(s) to fix.",
-            details=problems,
-            what=what,
-            count=len(problems),
-        )
+        raise ValidationError(NOT_SAVED[what], details=problems, count=len(problems))
 
 
 def validate_new(session: Session, data: CommitmentInput) -> tuple[dt.date, Meeting | None]:
@@ -367,8 +374,7 @@ def add_note(session: Session, actor: User, commitment_id: int, note: str) -> Fo
         raise ValidationError("Write a note before saving the follow-up.")
     commitment = get_commitment(session, commitment_id)
     followup = FollowUp(commitment_id=commitment.id, author_id=actor.id, kind="note", note=note.strip())
-    session.add(followup)
-    commitment.updated_at = utcnow()
+    session.add(followup)  # the commitment row is untouched: a note must not make an open edit conflict
     session.flush()
     return followup
 
@@ -397,7 +403,7 @@ def check_upload(filename: str, content_type: str | None, data: bytes, max_bytes
     """Refuse files that are too large, of a type not allowed, or whose bytes contradict their name."""
     suffix = Path(filename).suffix.lower()
     if suffix not in ALLOWED_UPLOADS:
-        raise UploadError(
+        raise UnsupportedUploadError(
             "Files of type '{suffix}' are not allowed; upload one of: {allowed}.",
             suffix=suffix or filename,
             allowed=", ".join(sorted(ALLOWED_UPLOADS)),
@@ -409,17 +415,17 @@ def check_upload(filename: str, content_type: str | None, data: bytes, max_bytes
             limit=round(max_bytes / 2**20, 1),
         )
     if not data:
-        raise UploadError("The file is empty.")
+        raise UnsupportedUploadError("The file is empty.")
     expected_type, magic = ALLOWED_UPLOADS[suffix]
     if magic is not None and not data.startswith(magic):
-        raise UploadError(
+        raise UnsupportedUploadError(
             "The file's content is not a {suffix} file; check that you chose the right file.", suffix=suffix
         )
     if magic is None:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            raise UploadError("A {suffix} file must be UTF-8 text.", suffix=suffix) from None
+            raise UnsupportedUploadError("A {suffix} file must be UTF-8 text.", suffix=suffix) from None
     return expected_type
 
 

@@ -190,8 +190,7 @@ def import_document(session: Session, actor: User, document: Any, source: str = 
     if unknown:
         problems.add(
             1,
-            f"Unknown sections: {', '.join(sorted(map(str, unknown)))}; "
-            "use indicators, commitments, meetings.",
+            f"Unknown sections: {', '.join(sorted(map(str, unknown)))}; use indicators, commitments, meetings.",
         )
     _import_indicators(
         session, actor, _as_list(document.get("indicators"), problems, 1, "indicators"), problems, result
@@ -323,21 +322,15 @@ def _import_meeting(
     for decision in _as_list(entry.get("decisions"), problems, line, "decisions"):
         d_line = decision.get(LINE)
         text = decision.get("text") or {}
-        text_en, text_es = (
-            (text.get("en", ""), text.get("es", "")) if isinstance(text, dict) else (str(text), "")
-        )
+        text_en, text_es = (text.get("en", ""), text.get("es", "")) if isinstance(text, dict) else (str(text), "")
         try:
             if "creates" in decision:
                 key = str(decision["creates"])
                 target = by_key.get(key)
                 if target is None:
-                    problems.add(
-                        d_line, f"The decision creates '{key}', which is not a commitment of this file."
-                    )
+                    problems.add(d_line, f"The decision creates '{key}', which is not a commitment of this file.")
                     continue
-                data = CommitmentInput.model_validate(
-                    commitment_fields(target) | {"origin_meeting_id": meeting.id}
-                )
+                data = CommitmentInput.model_validate(commitment_fields(target) | {"origin_meeting_id": meeting.id})
                 made = meetings.add_decision(
                     session, actor, meeting.id, DecisionInput(text_en=text_en, text_es=text_es, creates=data)
                 )
@@ -349,14 +342,10 @@ def _import_meeting(
                 key = str(spec.get("commitment"))
                 existing = created.get(key)
                 if existing is None:
-                    problems.add(
-                        d_line, f"The decision updates '{key}', which does not exist before this meeting."
-                    )
+                    problems.add(d_line, f"The decision updates '{key}', which does not exist before this meeting.")
                     continue
                 note = spec.get("note") or {}
-                note_text = (
-                    f"{note.get('en', '')} / {note.get('es', '')}" if isinstance(note, dict) else str(note)
-                )
+                note_text = f"{note.get('en', '')} / {note.get('es', '')}" if isinstance(note, dict) else str(note)
                 patch = CommitmentPatch(
                     version=existing.version,
                     status=spec.get("status"),
@@ -377,9 +366,7 @@ def _import_meeting(
                 )
                 result.updated["commitments"] += 1
             else:
-                meetings.add_decision(
-                    session, actor, meeting.id, DecisionInput(text_en=text_en, text_es=text_es)
-                )
+                meetings.add_decision(session, actor, meeting.id, DecisionInput(text_en=text_en, text_es=text_es))
             result.created["decisions"] += 1
         except PydanticValidationError as exc:
             problems.from_pydantic(d_line, exc)
@@ -439,11 +426,9 @@ def import_csv(session: Session, actor: User, text: str, source: str = "file.csv
 def import_file(session: Session, actor: User, path: Path) -> ImportResult:
     """Import a .yaml/.yml or .csv file; the caller's transaction makes it all-or-nothing."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
     except UnicodeDecodeError:
-        raise ValidationError(
-            "{file} is not UTF-8 text; save it as UTF-8 and try again.", file=path.name
-        ) from None
+        raise ValidationError("{file} is not UTF-8 text; save it as UTF-8 and try again.", file=path.name) from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         try:

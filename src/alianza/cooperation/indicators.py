@@ -13,21 +13,19 @@ from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.cooperation.models import Indicator, Observation
 from alianza.cooperation.schemas import IndicatorInput, ObservationInput
-from alianza.errors import NotFoundError, ValidationError
+from alianza.errors import NotFoundError, ValidationError, problem
 from alianza.vocab import vocabulary
 
 
 def create_indicator(session: Session, actor: User, data: IndicatorInput) -> Indicator:
     require(actor, Permission.EDIT_COOPERATION)
-    problems = []
+    problems: list[dict[str, object]] = []
     if data.area not in vocabulary().areas:
-        problems.append({"field": "area", "message": f"Unknown area code '{data.area}'."})
+        problems.append(problem("area", "Unknown area code '{code}'.", code=data.area))
     if session.scalar(select(Indicator.id).where(Indicator.code == data.code)) is not None:
-        problems.append({"field": "code", "message": f"An indicator with code '{data.code}' already exists."})
+        problems.append(problem("code", "An indicator with code '{code}' already exists.", code=data.code))
     if (data.target_value is None) != (data.target_date is None):
-        problems.append(
-            {"field": "target_value", "message": "Give both a target value and a target date, or neither."}
-        )
+        problems.append(problem("target_value", "Give both a target value and a target date, or neither."))
     if problems:
         raise ValidationError(
             "The indicator was not saved: {count} problem(s) to fix.", details=problems, count=len(problems)

@@ -13,7 +13,7 @@ from alianza.accounts.permissions import Permission, require
 from alianza.cooperation import commitments
 from alianza.cooperation.models import Decision, Meeting
 from alianza.cooperation.schemas import DecisionInput, MeetingInput, MeetingPatch
-from alianza.errors import ConflictError, NotFoundError, ValidationError
+from alianza.errors import ConflictError, NotFoundError, ValidationError, problem
 from alianza.vocab import vocabulary
 
 
@@ -22,15 +22,10 @@ def _check(data: MeetingInput | MeetingPatch, date: dt.date | None) -> None:
     for code in data.agencies or []:
         if code not in vocabulary().agencies:
             problems.append(
-                {
-                    "field": "agencies",
-                    "message": f"Unknown agency code '{code}'; list them with 'alianza vocab agencies'.",
-                }
+                problem("agencies", "Unknown agency code '{code}'; list them with 'alianza vocab agencies'.", code=code)
             )
     if data.next_meeting_date is not None and date is not None and data.next_meeting_date <= date:
-        problems.append(
-            {"field": "next_meeting_date", "message": "The next meeting must come after this one."}
-        )
+        problems.append(problem("next_meeting_date", "The next meeting must come after this one."))
     if problems:
         raise ValidationError(
             "The meeting was not saved: {count} problem(s) to fix.", details=problems, count=len(problems)
@@ -110,9 +105,7 @@ def add_decision(session: Session, actor: User, meeting_id: int, data: DecisionI
     kind = "notes"
     if data.creates is not None:
         created_input = data.creates.model_copy(update={"origin_meeting_id": meeting.id})
-        created = commitments.create_commitment(
-            session, actor, created_input, meeting_id=meeting.id, note=note
-        )
+        created = commitments.create_commitment(session, actor, created_input, meeting_id=meeting.id, note=note)
         commitment_id, kind = created.id, "creates"
     elif data.updates is not None and data.updates_commitment_id is not None:
         target = commitments.get_commitment(session, data.updates_commitment_id)

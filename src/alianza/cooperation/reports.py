@@ -518,16 +518,23 @@ def build_report(
         agency_codes += [i.lead_agency, *i.supporting_agencies]
     for mi in meeting_items:
         agency_codes += list(mi.agencies)
-    agencies = tuple(sorted({a for a in agency_codes if a in vocab.agencies},
-                            key=lambda a: (vocab.agencies[a].country, vocab.agencies[a].abbreviation)))
+    agencies = tuple(
+        sorted(
+            {a for a in agency_codes if a in vocab.agencies},
+            key=lambda a: (vocab.agencies[a].country, vocab.agencies[a].abbreviation),
+        )
+    )
     has_illustrative = (
         any(i.illustrative for i in all_items)
         or any(f.illustrative for f in period_followups)
         or any(m.illustrative or any(d.illustrative for d in m.decisions) for m in meeting_items)
         or any(
-            ind.latest.illustrative or ind.illustrative_points or ind.target_illustrative
+            ind.latest.illustrative
+            or ind.illustrative_points
+            or ind.target_illustrative
             or (ind.baseline is not None and ind.baseline.illustrative)
-            for s in sections for ind in s.indicators
+            for s in sections
+            for ind in s.indicators
         )
     )
     return ProgressReport(

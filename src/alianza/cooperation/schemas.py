@@ -34,9 +34,7 @@ class CommitmentInput(_Input):
     origin_meeting_id: int | None = Field(
         default=None, description="Meeting that agreed it; none = the joint statement"
     )
-    origin_date: dt.date | None = Field(
-        default=None, description="Defaults to the statement's or the meeting's date"
-    )
+    origin_date: dt.date | None = Field(default=None, description="Defaults to the statement's or the meeting's date")
     due_date: dt.date
     status: str = "proposed"
     progress: int = Field(default=0, ge=0, le=100)

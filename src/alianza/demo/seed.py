@@ -33,9 +33,7 @@ class DemoLogin:
 
 
 def demo_users() -> list[dict[str, Any]]:
-    users: list[dict[str, Any]] = yaml.safe_load((DATA_DIR / "users.yaml").read_text(encoding="utf-8"))[
-        "users"
-    ]
+    users: list[dict[str, Any]] = yaml.safe_load((DATA_DIR / "users.yaml").read_text(encoding="utf-8"))["users"]
     return users
 
 
@@ -66,11 +64,7 @@ def seed(node: Node) -> tuple[ImportResult, list[DemoLogin]]:
                 lang=spec.get("lang", "en"),
             )
             logins.append(DemoLogin(spec["username"], spec["password"], spec["role"], spec["agency"]))
-            if (
-                actor is None
-                and user.role == "coordinator"
-                and user.agency.startswith(node.settings.country.lower())
-            ):
+            if actor is None and user.role == "coordinator" and user.agency.startswith(node.settings.country.lower()):
                 actor = user
         if actor is None:
             raise ConfigurationError("The demo users include no coordinator of this node's country.")

@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, allowed, require
 from alianza.audit.trail import AuditTrail
-from alianza.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from alianza.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, problem
 from alianza.records.ftm import KINDS, model
 from alianza.records.models import Record
 from alianza.records.schemas import Markings, RecordInput, RecordPatch
@@ -33,8 +33,7 @@ PERSONAL_SCHEMATA = frozenset({"Person", "Identification", "BankAccount", "Addre
 SENSITIVE_PROPERTIES = {"political": "political", "religion": "religious", "ethnicity": "social"}
 
 
-def _problem(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
+_problem = problem
 
 
 def _as_list(value: list[str] | str) -> list[str]:
@@ -42,11 +41,15 @@ def _as_list(value: list[str] | str) -> list[str]:
 
 
 def clean_properties(
-    session: Session, schema_name: str, properties: dict[str, list[str] | str], problems: list[dict[str, str]]
+    session: Session, schema_name: str, properties: dict[str, list[str] | str], problems: list[dict[str, Any]]
 ) -> dict[str, list[str]]:
     """Validate properties against the FtM schema; values are cleaned by their FtM type, bad ones reported."""
     if schema_name not in KINDS:
-        problems.append(_problem("schema", f"Unknown record kind '{schema_name}'; use one of: {', '.join(KINDS)}."))
+        problems.append(
+            _problem(
+                "schema", "Unknown record kind '{kind}'; use one of: {known}.", kind=schema_name, known=", ".join(KINDS)
+            )
+        )
         return {}
     schema = model().get(schema_name)
     assert schema is not None
@@ -54,7 +57,9 @@ def clean_properties(
     for name, raw in properties.items():
         prop = schema.get(name)
         if prop is None:
-            problems.append(_problem(f"properties.{name}", f"{schema_name} has no property '{name}'."))
+            problems.append(
+                _problem(f"properties.{name}", "{kind} has no property '{name}'.", kind=schema_name, name=name)
+            )
             continue
         for value in _as_list(raw):
             if not str(value).strip():
@@ -62,40 +67,58 @@ def clean_properties(
             cleaned = prop.type.clean(value, proxy=entity)
             if cleaned is None:
                 problems.append(
-                    _problem(f"properties.{name}", f"'{value}' is not a valid {prop.type.name} for {name}.")
+                    _problem(
+                        f"properties.{name}",
+                        "'{value}' is not a valid {type} for {name}.",
+                        value=value,
+                        type=prop.type.name,
+                        name=name,
+                    )
                 )
                 continue
             if prop.type.name == "entity" and session.get(Record, cleaned) is None:
-                problems.append(_problem(f"properties.{name}", f"No record with id '{cleaned}' to link to."))
+                problems.append(_problem(f"properties.{name}", "No record with id '{id}' to link to.", id=cleaned))
                 continue
             entity.add(name, cleaned, cleaned=True)
     for required in schema.required:
         if not entity.get(required):
-            problems.append(_problem(f"properties.{required}", f"{schema_name} needs '{required}'."))
+            problems.append(
+                _problem(f"properties.{required}", "{kind} needs '{name}'.", kind=schema_name, name=required)
+            )
     return {k: list(v) for k, v in entity.properties.items()}
 
 
 def _check_markings(
-    markings: Markings, country: str, properties: dict[str, list[str]], problems: list[dict[str, str]]
+    markings: Markings, country: str, properties: dict[str, list[str]], problems: list[dict[str, Any]]
 ) -> list[str]:
     """Ingest rules of the node's framework; returns the sensitive categories found."""
     vocab = vocabulary()
     agency = vocab.agencies.get(markings.origin_agency)
     if agency is None:
-        problems.append(_problem("markings.origin_agency", f"Unknown agency code '{markings.origin_agency}'."))
+        problems.append(
+            _problem("markings.origin_agency", "Unknown agency code '{code}'.", code=markings.origin_agency)
+        )
     elif agency.country != country:
         problems.append(
-            _problem("markings.origin_agency", f"A record created here originates from a {country} agency.")
+            _problem(
+                "markings.origin_agency", "A record created here originates from a {country} agency.", country=country
+            )
         )
     basis = vocab.markings["legal_bases"].get(markings.legal_basis)
     if basis is None:
         known = ", ".join(code for code, b in vocab.markings["legal_bases"].items() if b.country == country)
-        problems.append(_problem("markings.legal_basis", f"State the legal basis of collection; use one of: {known}."))
+        problems.append(
+            _problem("markings.legal_basis", "State the legal basis of collection; use one of: {known}.", known=known)
+        )
     elif basis.country != country:
-        problems.append(_problem("markings.legal_basis", f"The legal basis must be a {country} law."))
+        problems.append(_problem("markings.legal_basis", "The legal basis must be a {country} law.", country=country))
     if markings.purpose not in vocab.markings["purposes"]:
         known = ", ".join(vocab.markings["purposes"])
-        problems.append(_problem("markings.purpose", f"Unknown purpose '{markings.purpose}'; use one of: {known}."))
+        problems.append(
+            _problem(
+                "markings.purpose", "Unknown purpose '{code}'; use one of: {known}.", code=markings.purpose, known=known
+            )
+        )
     sensitive: set[str] = set(markings.sensitive_categories)
     sensitive |= {cat for prop, cat in SENSITIVE_PROPERTIES.items() if properties.get(prop)}
     if country == "US":
@@ -153,7 +176,7 @@ def _apply_markings(record: Record, markings: Markings, sensitive: list[str]) ->
     record.retention_review = markings.retention_review or _default_review()
 
 
-def _raise(problems: list[dict[str, str]]) -> None:
+def _raise(problems: list[dict[str, Any]]) -> None:
     if problems:
         raise ValidationError(
             "The record was not saved: {count} problem(s) to fix.", details=problems, count=len(problems)
@@ -162,12 +185,12 @@ def _raise(problems: list[dict[str, str]]) -> None:
 
 def create_record(session: Session, actor: User, trail: AuditTrail, country: str, data: RecordInput) -> Record:
     require(actor, Permission.EDIT_RECORDS)
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
     properties = clean_properties(session, data.schema_, data.properties, problems)
     sensitive = _check_markings(data.markings, country, properties, problems)
     record_id = data.id or uuid.uuid4().hex
     if data.id and session.get(Record, data.id) is not None:
-        problems.append(_problem("id", f"A record with id '{data.id}' exists."))
+        problems.append(_problem("id", "A record with id '{id}' exists.", id=data.id))
     _raise(problems)
     record = Record(
         id=record_id,
@@ -217,7 +240,7 @@ def update_record(session: Session, actor: User, trail: AuditTrail, record_id: s
             yours=patch.version,
             details={"current": {"version": record.version, "properties": record.properties}},
         )
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
     properties = (
         clean_properties(session, record.schema, patch.properties, problems)
         if patch.properties is not None

@@ -19,7 +19,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.audit.trail import AuditTrail
-from alianza.errors import AlianzaError, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from alianza.errors import (
+    AlianzaError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+    problem,
+)
 from alianza.federation import outbox
 from alianza.policy.decision import Decision
 from alianza.policy.facts import RecordFacts, ReleaseFacts
@@ -130,31 +137,31 @@ def evaluate(
     """Check the proposal and ask the gate; nothing is written."""
     require(actor, Permission.PROPOSE_RELEASE)
     vocab = vocabulary()
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
     if not proposal.record_ids:
-        problems.append({"field": "record_ids", "message": "Choose at least one record to release."})
+        problems.append(problem("record_ids", "Choose at least one record to release."))
     if len(proposal.record_ids) > MAX_RECORDS:
-        problems.append({"field": "record_ids", "message": f"Release at most {MAX_RECORDS} records at once."})
+        problems.append(problem("record_ids", "Release at most {max} records at once.", max=MAX_RECORDS))
     agency = vocab.agencies.get(proposal.recipient_agency)
     if agency is None:
-        problems.append({"field": "recipient_agency", "message": f"Unknown agency '{proposal.recipient_agency}'."})
+        problems.append(problem("recipient_agency", "Unknown agency '{code}'.", code=proposal.recipient_agency))
     if proposal.purpose not in vocab.markings["purposes"]:
-        problems.append({"field": "purpose", "message": f"Unknown purpose '{proposal.purpose}'."})
+        problems.append(problem("purpose", "Unknown purpose '{code}'.", code=proposal.purpose))
     grounds = vocab.markings["release_grounds"]
     own = [code for code, g in grounds.items() if g.country == framework.country]
     if proposal.legal_basis not in own:
         problems.append(
-            {"field": "legal_basis", "message": f"State the legal ground of the release; use one of: {', '.join(own)}."}
+            problem("legal_basis", "State the legal ground of the release; use one of: {known}.", known=", ".join(own))
         )
     found: list[Record] = []
     for record_id in dict.fromkeys(proposal.record_ids):
         try:
             record = records.get_record(session, actor, record_id)
         except NotFoundError:
-            problems.append({"field": "record_ids", "message": f"No record '{record_id}' that you may see."})
+            problems.append(problem("record_ids", "No record '{id}' that you may see.", id=record_id))
             continue
         if record.purged:
-            problems.append({"field": "record_ids", "message": f"Record '{record_id}' was purged."})
+            problems.append(problem("record_ids", "Record '{id}' was purged.", id=record_id))
             continue
         found.append(record)
     if problems:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alianza.accounts import service as accounts
 from alianza.errors import AuthenticationError, CsrfError
@@ -43,16 +44,20 @@ async def check_csrf(request: Request, viewer: Viewer) -> None:
         raise CsrfError("The form's security token is missing or stale; reload the page and try again.")
 
 
-async def api_viewer(request: Request) -> Viewer:
+_bearer = HTTPBearer(auto_error=False, description="An API token from `alianza token create`")
+
+
+async def api_viewer(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Viewer:
     """The API caller: a bearer token, or a browser session that proves itself with the CSRF header."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
+    if credentials is not None:
         with node_of(request).db.reading() as session:
-            user = accounts.resolve_token(session, header[7:].strip())
+            user = accounts.resolve_token(session, credentials.credentials.strip())
             session.expunge(user)
-        return Viewer(user=user, lang=request_lang(request, user), csrf_token=None)
-    viewer = _from_session(request)
-    await check_csrf(request, viewer)
+        viewer = Viewer(user=user, lang=request_lang(request, user), csrf_token=None)
+    else:
+        viewer = _from_session(request)
+        await check_csrf(request, viewer)
+    request.state.viewer = viewer
     return viewer
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -10,9 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alianza.errors import AlianzaError, AuthenticationError, SessionExpiredError
+from alianza.errors import AlianzaError, AuthenticationError, SessionExpiredError, render_problem
 from alianza.i18n import gettext_for
 from alianza.web.context import request_lang
+
+logger = logging.getLogger("alianza.web")
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -24,19 +27,26 @@ def _is_api(request: Request) -> bool:
 
 
 def _translate_details(details: Any, gettext: Any) -> Any:
+    """Per-field messages in the reader's language; the template and its parameters stay server-side."""
     if isinstance(details, list):
         return [
-            {**d, "message": gettext(d["message"])} if isinstance(d, dict) and "message" in d else d
+            {k: v for k, v in d.items() if k not in ("template", "params")} | {"message": render_problem(d, gettext)}
+            if isinstance(d, dict) and "message" in d
+            else d
             for d in details
         ]
     return details
 
 
+def _lang(request: Request) -> Any:
+    viewer = getattr(request.state, "viewer", None)
+    return viewer.lang if viewer is not None else request_lang(request)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AlianzaError)
     async def _alianza(request: Request, exc: AlianzaError) -> Response:
-        lang = request_lang(request)
-        gettext = gettext_for(lang)
+        gettext = gettext_for(_lang(request))
         if not _is_api(request) and isinstance(exc, AuthenticationError):
             reason = "expired" if isinstance(exc, SessionExpiredError) else "required"
             return RedirectResponse(f"/login?reason={reason}&next={quote(request.url.path)}", status_code=303)
@@ -44,9 +54,21 @@ def install(app: FastAPI) -> None:
             from alianza.web.ui.pages import render_error
 
             return render_error(request, exc)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         return JSONResponse(
             error_body(exc.code, exc.render(gettext), _translate_details(exc.details, gettext)),
             status_code=exc.http_status,
+            headers=headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Logged with its traceback for the operator; the client gets the one error shape and no internals.
+        logger.exception("Unexpected error on %s %s", request.method, request.url.path)
+        gettext = gettext_for(_lang(request))
+        return JSONResponse(
+            error_body("internal_error", gettext("Something went wrong on the server; the operator has the details.")),
+            status_code=500,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -58,11 +80,9 @@ def install(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        gettext = gettext_for(request_lang(request))
+        gettext = gettext_for(_lang(request))
         return JSONResponse(
-            error_body(
-                "validation_error", gettext("The request is not valid; see details for each field."), details
-            ),
+            error_body("validation_error", gettext("The request is not valid; see details for each field."), details),
             status_code=422,
         )
 
@@ -76,6 +96,4 @@ def install(app: FastAPI) -> None:
             from alianza.web.ui.pages import render_error
 
             return render_error(request, NotFoundError("Not found."))
-        return JSONResponse(
-            error_body(codes.get(exc.status_code, "http_error"), message), status_code=exc.status_code
-        )
+        return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), message), status_code=exc.status_code)

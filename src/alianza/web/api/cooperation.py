@@ -24,7 +24,7 @@ from alianza.cooperation.schemas import (
     NoteInput,
     ObservationInput,
 )
-from alianza.errors import UploadError, ValidationError
+from alianza.errors import NotFoundError, UploadError, ValidationError
 from alianza.i18n import normalise_lang
 from alianza.web.api import views
 from alianza.web.auth import api_viewer
@@ -58,15 +58,11 @@ def create_commitment(request: Request, viewer: ViewerDep, body: CommitmentInput
 @router.get("/commitments/{commitment_id}")
 def get_commitment(request: Request, viewer: ViewerDep, commitment_id: int) -> dict[str, Any]:
     with node_of(request).db.reading() as session:
-        return views.commitment(
-            commitment_service.read_commitment(session, viewer.user, commitment_id), full=True
-        )
+        return views.commitment(commitment_service.read_commitment(session, viewer.user, commitment_id), full=True)
 
 
 @router.patch("/commitments/{commitment_id}")
-def update_commitment(
-    request: Request, viewer: ViewerDep, commitment_id: int, body: CommitmentPatch
-) -> dict[str, Any]:
+def update_commitment(request: Request, viewer: ViewerDep, commitment_id: int, body: CommitmentPatch) -> dict[str, Any]:
     with node_of(request).db.transaction() as session:
         c = commitment_service.update_commitment(session, viewer.user, commitment_id, body)
         return views.commitment(c, full=True)
@@ -125,9 +121,14 @@ def get_evidence(request: Request, viewer: ViewerDep, evidence_id: int) -> Respo
     node = node_of(request)
     with node.db.reading() as session:
         e = commitment_service.get_evidence(session, viewer.user, evidence_id)
+        session.expunge(e)
     if e.kind == "link":
         return RedirectResponse(e.url)
     path = commitment_service.evidence_path(node.settings.upload_dir, e.sha256)
+    if not path.exists():
+        raise NotFoundError(
+            "The file of evidence {id} is missing from the node's upload folder; tell the operator.", id=evidence_id
+        )
     return FileResponse(path, media_type=e.content_type, filename=e.filename)
 
 
@@ -166,9 +167,7 @@ def get_meeting(request: Request, viewer: ViewerDep, meeting_id: int) -> dict[st
 
 
 @router.get("/meetings/{meeting_id}/ics", response_class=Response)
-def meeting_calendar(
-    request: Request, viewer: ViewerDep, meeting_id: int, lang: str | None = None
-) -> Response:
+def meeting_calendar(request: Request, viewer: ViewerDep, meeting_id: int, lang: str | None = None) -> Response:
     node = node_of(request)
     with node.db.reading() as session:
         meeting = meeting_service.get_meeting(session, viewer.user, meeting_id)
@@ -181,13 +180,9 @@ def meeting_calendar(
 
 
 @router.patch("/meetings/{meeting_id}")
-def update_meeting(
-    request: Request, viewer: ViewerDep, meeting_id: int, body: MeetingPatch
-) -> dict[str, Any]:
+def update_meeting(request: Request, viewer: ViewerDep, meeting_id: int, body: MeetingPatch) -> dict[str, Any]:
     with node_of(request).db.transaction() as session:
-        return views.meeting(
-            meeting_service.update_meeting(session, viewer.user, meeting_id, body), full=True
-        )
+        return views.meeting(meeting_service.update_meeting(session, viewer.user, meeting_id, body), full=True)
 
 
 @router.post("/meetings/{meeting_id}/decisions", status_code=201)
@@ -255,9 +250,7 @@ def progress_report(
             end=end.isoformat(),
         )
     with node_of(request).db.reading() as session:
-        report = reports.build_report(
-            session, viewer.user, start, end, lang or viewer.lang, node_of(request).settings
-        )
+        report = reports.build_report(session, viewer.user, start, end, lang or viewer.lang, node_of(request).settings)
     name = f"alianza-report-{report.lang}-{start.isoformat()}-{end.isoformat()}"
     if format == "pdf":
         return Response(

@@ -39,8 +39,6 @@ def set_lang(request: Request, body: dict[str, str], viewer: Viewer = Depends(ap
 @router.get("/vocab/{name}")
 def vocab(name: str, viewer: Viewer = Depends(api_viewer)) -> list[dict[str, Any]]:
     if name not in VOCABS:
-        raise NotFoundError(
-            "No vocabulary named '{name}'; use one of: {known}.", name=name, known=", ".join(VOCABS)
-        )
+        raise NotFoundError("No vocabulary named '{name}'; use one of: {known}.", name=name, known=", ".join(VOCABS))
     terms = getattr(vocabulary(), name)
     return [t.model_dump(mode="json") for t in terms.values()]
