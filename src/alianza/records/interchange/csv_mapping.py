@@ -114,8 +114,8 @@ def load_mapping(source: str | Mapping[str, Any]) -> CsvMapping:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        detail = {"line": line, "field": None, "message": str(getattr(exc, "problem", None) or exc)}
-        raise ValidationError(BAD_MAPPING, details=[detail], count=1) from None
+        item = {"line": line, "field": None, "message": str(getattr(exc, "problem", None) or exc)}
+        raise ValidationError(BAD_MAPPING, details=[item], count=1) from None
     try:
         return CsvMapping.model_validate(raw)
     except PydanticValidationError as exc:
@@ -164,7 +164,7 @@ def _read_header(reader: Any, problems: Problems) -> list[str] | None:
         problems.add({"line": 1}, None, EMPTY_FILE)
         return None
     except csv.Error as exc:
-        problems.add({"line": 1}, None, CSV_BROKEN, error=exc)
+        problems.add({"line": 1}, None, CSV_BROKEN, error=str(exc))
         return None
     return header
 
@@ -205,7 +205,7 @@ def _read_rows(
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.add({"line": start}, None, CSV_BROKEN, error=exc)
+            problems.add({"line": start}, None, CSV_BROKEN, error=str(exc))
             break
         if not any(cell.strip() for cell in row):
             continue

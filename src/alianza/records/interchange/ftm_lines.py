@@ -34,7 +34,7 @@ from alianza.records.service import to_ftm
 MARKINGS_KEY = "alianza:markings"
 SOURCE = "FtM"
 
-NOT_JSON = "Not valid JSON: {error}."
+NOT_JSON = "Not valid JSON: {error} (column {column})."
 NOT_ENTITY = "Each line must be one JSON object: an FtM entity with 'schema' and 'properties'."
 BAD_MARKINGS = "'alianza:markings' must be a JSON object."
 
@@ -85,7 +85,7 @@ def _parse_line(number: int, line: str, defaults: Markings | None, problems: Pro
     try:
         entity: Any = json.loads(line)
     except json.JSONDecodeError as exc:
-        problems.add(where, None, NOT_JSON, error=f"{exc.msg} at column {exc.colno}")
+        problems.add(where, None, NOT_JSON, error=exc.msg, column=exc.colno)
         return None
     if not isinstance(entity, dict):
         problems.add(where, None, NOT_ENTITY)

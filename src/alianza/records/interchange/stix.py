@@ -35,6 +35,7 @@ from alianza.records.interchange.common import (
     Problems,
     build_input,
     create_all,
+    detail,
     finish,
     merge_markings,
 )
@@ -101,7 +102,8 @@ NO_TYPE = 'The object has no "type".'
 NO_ID = 'The object has no "id"; every STIX object needs one of the form "{type}--<UUID>".'
 BAD_ID = "'{id}' is not a STIX id of the form \"{type}--<UUID>\"."
 INVALID = "Invalid {type} object: {error}"
-BAD_OWN = "The x_alianza properties of this object are damaged: {field} must be {shape}."
+BAD_OWN_MARKINGS = "The object's x_alianza_markings are damaged: they must be a JSON object."
+BAD_OWN_ID = "The object's x_alianza_id is damaged: it must be a string."
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Types whose content we map; these are parsed with ``stix2`` in full. Others only need a type and an id, so a
@@ -317,7 +319,7 @@ def _refs(record: Record, prop: str, types: Mapping[str, str], problems: list[di
     values = record.properties.get(prop, [])
     missing = [v for v in values if v not in types]
     for value in missing:
-        problems.append({"object": record.id, "field": f"properties.{prop}", "message": MISSING_END.format(id=value)})
+        problems.append(detail({"object": record.id}, f"properties.{prop}", MISSING_END, id=value))
     if missing or not values:
         return None
     return [stix_id(v, types[v]) for v in values]
@@ -385,15 +387,15 @@ def _load_bundle(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValidationError(
             NOT_JSON,
-            details=[{"line": exc.lineno, "field": None, "message": exc.msg}],
+            details=[detail({"line": exc.lineno}, None, NOT_JSON, error=exc.msg, line=exc.lineno, column=exc.colno)],
             error=exc.msg,
             line=exc.lineno,
             column=exc.colno,
         ) from None
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
-        raise ValidationError(NOT_BUNDLE, details=[{"object": "bundle", "field": "type", "message": NOT_BUNDLE}])
+        raise ValidationError(NOT_BUNDLE, details=[detail({"object": "bundle"}, "type", NOT_BUNDLE)])
     if not isinstance(bundle.get("objects"), list) or not bundle["objects"]:
-        raise ValidationError(NO_OBJECTS, details=[{"object": "bundle", "field": "objects", "message": NO_OBJECTS}])
+        raise ValidationError(NO_OBJECTS, details=[detail({"object": "bundle"}, "objects", NO_OBJECTS)])
     return bundle
 
 
@@ -425,7 +427,7 @@ def _checked_objects(bundle: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             try:
                 stix2.parse(obj, allow_custom=True, version=str(obj.get("spec_version") or default_version))
             except (stix2.exceptions.STIXError, ValueError, TypeError, KeyError) as exc:
-                problems.add(where, None, INVALID, type=kind, error=exc)
+                problems.add(where, None, INVALID, type=kind, error=str(exc))
                 continue
         previous = found.get(ident)
         if previous is None or str(obj.get("modified", "")) >= str(previous.get("modified", "")):
@@ -448,10 +450,10 @@ def _own_object(obj: dict[str, Any], levels: Mapping[str, Tlp], problems: Proble
     markings = obj.get("x_alianza_markings")
     record_id = obj.get("x_alianza_id")
     if not isinstance(markings, dict):
-        problems.add(where, "x_alianza_markings", BAD_OWN, field="x_alianza_markings", shape="an object")
+        problems.add(where, "x_alianza_markings", BAD_OWN_MARKINGS)
         return None
     if not isinstance(record_id, str):
-        problems.add(where, "x_alianza_id", BAD_OWN, field="x_alianza_id", shape="a string")
+        problems.add(where, "x_alianza_id", BAD_OWN_ID)
         return None
     own = merge_markings(markings, None) or {}
     marked = _object_tlp(obj, levels)
