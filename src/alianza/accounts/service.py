@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from alianza.accounts.models import ApiToken, User, WebSession
 from alianza.accounts.permissions import ROLES, Permission, require
-from alianza.errors import AuthenticationError, NotFoundError, SessionExpiredError, ValidationError
+from alianza.accounts.throttle import throttle
+from alianza.errors import AuthenticationError, NotFoundError, SessionExpiredError, ValidationError, problem
 from alianza.store.db import utcnow
 from alianza.vocab import vocabulary
 
@@ -32,9 +33,9 @@ def validate_user_fields(username: str, password: str, role: str, agency: str, l
     if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
         problems.append({"field": "username", "message": "Use letters, digits, dots, dashes or underscores."})
     if len(password) < MIN_PASSWORD:
-        problems.append({"field": "password", "message": f"Use at least {MIN_PASSWORD} characters."})
+        problems.append(problem("password", "Use at least {count} characters.", count=MIN_PASSWORD))
     if role not in ROLES:
-        problems.append({"field": "role", "message": f"Unknown role; use one of {', '.join(sorted(ROLES))}."})
+        problems.append(problem("role", "Unknown role; use one of {known}.", known=", ".join(sorted(ROLES))))
     if agency not in vocabulary().agencies:
         problems.append({"field": "agency", "message": "Unknown agency code; see 'alianza vocab agencies'."})
     if lang not in ("en", "es"):
@@ -75,13 +76,21 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
+    wait = throttle.wait_seconds(username)
+    if wait:
+        raise AuthenticationError(
+            "Too many failed sign-ins for this account; try again in {minutes} minute(s).",
+            minutes=(wait + 59) // 60,
+        )
     user = session.scalar(select(User).where(User.username == username))
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         user = None
     if user is None or not user.active:
+        throttle.failed(username)
         raise AuthenticationError("Wrong username or password.")
+    throttle.succeeded(username)
     return user
 
 
@@ -118,6 +127,13 @@ def resolve_session(session: Session, token: str, *, now: datetime | None = None
     if not row.user.active:
         raise AuthenticationError("This account is disabled.")
     return row
+
+
+def extend_session(session: Session, token: str, minutes: int) -> None:
+    """Sliding expiry: activity in the second half of a session's life renews it, so work is not lost."""
+    row = session.get(WebSession, _digest(token))
+    if row is not None and row.expires_at - utcnow() < timedelta(minutes=minutes / 2):
+        row.expires_at = utcnow() + timedelta(minutes=minutes)
 
 
 def close_session(session: Session, token: str) -> None:

@@ -33,6 +33,7 @@ from alianza.store.db import utcnow
 from alianza.vocab import vocabulary
 
 DUE_SOON_DAYS = 30
+LIST_FIELDS = frozenset({"areas", "supporting_agencies", "indicator_codes"})
 CLOSED = frozenset({"completed", "dropped"})
 
 # Evidence files: the extensions we accept, their content types, and the bytes they must start with.
@@ -343,6 +344,8 @@ def update_commitment(
     changes: dict[str, list[Any]] = {}
     for field, new in changes_wanted.items():
         old = getattr(commitment, field)
+        if field in LIST_FIELDS and set(old) == set(new):  # type: ignore[call-overload]
+            continue  # the same codes in another order are not a change
         if old != new:
             changes[field] = [_jsonable(old), _jsonable(new)]
             setattr(commitment, field, new)

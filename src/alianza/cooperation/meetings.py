@@ -55,7 +55,8 @@ def update_meeting(session: Session, actor: User, meeting_id: int, patch: Meetin
                     "version": meeting.version,
                     "minutes_en": meeting.minutes_en,
                     "minutes_es": meeting.minutes_es,
-                }
+                },
+                "yours": patch.model_dump(mode="json", exclude_none=True),
             },
         )
     _check(patch, patch.date or meeting.date)

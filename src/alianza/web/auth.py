@@ -23,9 +23,11 @@ def _from_session(request: Request) -> Viewer:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise AuthenticationError("Please sign in.")
-    with node_of(request).db.reading() as session:
+    node = node_of(request)
+    with node.db.transaction() as session:
         row = accounts.resolve_session(session, token)
         user, csrf = row.user, row.csrf_token
+        accounts.extend_session(session, token, node.settings.session_minutes)
         session.expunge(user)
     return Viewer(user=user, lang=request_lang(request, user), csrf_token=csrf)
 
@@ -64,6 +66,6 @@ async def api_viewer(request: Request, credentials: HTTPAuthorizationCredentials
 async def ui_viewer(request: Request) -> Viewer:
     """The browser user; a missing or expired session is turned into a redirect to the login page."""
     viewer = _from_session(request)
+    request.state.viewer = viewer  # set first, so even a CSRF error page speaks the user's language
     await check_csrf(request, viewer)
-    request.state.viewer = viewer
     return viewer
