@@ -28,6 +28,9 @@ class NodeSettings(BaseSettings):
 
     country: Literal["US", "MX"] = "MX"
     node_name: str = "Alianza"
+    node_id: str = Field(default="", description="The node's name in federation (default: '<country>-node')")
+    federation_poll_seconds: float = 1.0
+    federation_batch: int = 200
     database_url: str = "sqlite:///alianza.db"
     secret_key: str = Field(default="", repr=False)
     data_dir: Path = Path(".")
@@ -48,6 +51,10 @@ class NodeSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, file_secret_settings)
+
+    @property
+    def federation_id(self) -> str:
+        return self.node_id or f"{self.country.lower()}-node"
 
     @property
     def upload_dir(self) -> Path:
@@ -98,6 +105,7 @@ def write_settings(path: Path, settings: NodeSettings) -> None:
     fields = {
         "country": settings.country,
         "node_name": settings.node_name,
+        "node_id": settings.federation_id,
         "database_url": settings.database_url,
         "secret_key": settings.secret_key,
         "default_lang": settings.default_lang,

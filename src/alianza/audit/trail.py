@@ -39,7 +39,7 @@ class AuditTrail:
         )
 
     def keys(self) -> dict[str, Ed25519PublicKey]:
-        return {self.identity.key_id: self.identity.public_key}
+        return self.identity.all_public_keys()
 
     def verify(self, session: Session) -> log.Verification:
         return log.verify_chain(session, self.keys())

@@ -75,6 +75,6 @@ def run(
 
         node = open_node(config)
         try:
-            uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(node, courier=True), host=host, port=port, log_level="warning")
         finally:
             node.close()

@@ -9,6 +9,7 @@ from alianza.cli import (
     audit,
     commitment,
     demo,
+    federation,
     importing,
     indicator,
     meeting,
@@ -41,6 +42,9 @@ app.add_typer(release.app, name="release")
 app.add_typer(release.requests_app, name="request")
 app.add_typer(audit.app, name="audit")
 app.add_typer(policy.app, name="policy")
+app.add_typer(federation.keys, name="keys")
+app.add_typer(federation.partner_app, name="partner")
+app.add_typer(federation.federation, name="federation")
 
 
 def main() -> None:

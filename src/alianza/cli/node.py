@@ -70,6 +70,6 @@ def serve(
     bind_port = port or node.settings.port
     typer.echo(f"Alianza node '{node.settings.node_name}' ({node.settings.country}) on http://{bind_host}:{bind_port}/")
     try:
-        uvicorn.run(create_app(node), host=bind_host, port=bind_port, log_level="info", access_log=False)
+        uvicorn.run(create_app(node, courier=True), host=bind_host, port=bind_port, log_level="info", access_log=False)
     finally:
         node.close()

@@ -8,7 +8,10 @@ from sqlalchemy import create_engine, pool
 import alianza.accounts.models
 import alianza.audit.models
 import alianza.cooperation.models
+import alianza.federation.checkpoints
+import alianza.federation.inbox
 import alianza.federation.outbox
+import alianza.federation.partners
 import alianza.records.models
 import alianza.releases.models
 import alianza.store.meta  # noqa: F401  (registers the tables)

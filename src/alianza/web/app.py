@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from alianza import __version__
+from alianza.federation.delivery import Courier
 from alianza.i18n import gettext_for
 from alianza.node import Node
 from alianza.web import errors
 from alianza.web.api import cooperation as api_cooperation
+from alianza.web.api import federation as api_federation
 from alianza.web.api import records as api_records
 from alianza.web.api import system as api_system
 from alianza.web.context import request_lang
@@ -40,8 +44,22 @@ def install_body_limit(app: FastAPI, limit: int) -> None:
         return response
 
 
-def create_app(node: Node) -> FastAPI:
+def create_app(node: Node, *, courier: bool = False) -> FastAPI:
+    """The node's app; with ``courier`` the federation delivery loop runs beside it (``alianza serve``)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        running = Courier(node) if courier else None
+        if running is not None:
+            running.start()
+        try:
+            yield
+        finally:
+            if running is not None:
+                running.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"Alianza — {node.settings.node_name}",
         version=__version__,
         description="Follow-up mechanism of the US–Mexico security cooperation: commitments, meetings, "
@@ -57,6 +75,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(api_system.router, prefix=API_PREFIX)
     app.include_router(api_cooperation.router, prefix=API_PREFIX)
     app.include_router(api_records.router, prefix=API_PREFIX)
+    app.include_router(api_federation.router)
     app.include_router(ui_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app
