@@ -31,6 +31,7 @@ class NodeSettings(BaseSettings):
     node_id: str = Field(default="", description="The node's name in federation (default: '<country>-node')")
     federation_poll_seconds: float = 1.0
     federation_batch: int = 200
+    federation_checkpoint_seconds: float = 30.0
     database_url: str = "sqlite:///alianza.db"
     secret_key: str = Field(default="", repr=False)
     data_dir: Path = Path(".")

@@ -38,7 +38,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def start_node(
-    directory: Path, *, country: str = "MX", database_url: str | None = None, seed: bool = True
+    directory: Path,
+    *,
+    country: str = "MX",
+    database_url: str | None = None,
+    seed: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> RunningNode:
     env = os.environ | {"ALIANZA_ADMIN_PASSWORD": "e2e-admin-password"}
     args = ["init", "--dir", str(directory), "--country", country, "--name", f"Nodo {country} e2e"]
@@ -56,6 +61,7 @@ def start_node(
         [*ALIANZA, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        env=os.environ | (extra_env or {}),
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS

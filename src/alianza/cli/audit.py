@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,12 +18,16 @@ app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 @handles_errors
 def verify(
     lang: str = typer.Option("en", "--lang"),
+    partner: str | None = typer.Option(None, "--partner", help="Check that partner's history we saw is intact"),
     config: Path | None = ConfigOption,
 ) -> None:
     """Check the whole chain; every edited, deleted or reordered entry is named. Exit 1 if any."""
+    gettext = gettext_for(normalise_lang(lang))
+    if partner:
+        _verify_partner(partner, config, gettext)
+        return
     with node_from(config) as node, node.db.reading() as session:
         result = node.trail.verify(session)
-    gettext = gettext_for(normalise_lang(lang))
     for problem in result.problems:
         typer.echo(f"entry {problem.seq}: {problem.message(gettext)}")
     if result.ok:
@@ -82,3 +87,29 @@ def disclosures(
             )
         ]
     emit(rows, ["at", "record", "recipient", "purpose", "ground", "release"], as_json)
+
+
+def _verify_partner(partner: str, config: Path | None, gettext: Any) -> None:
+    import httpx
+
+    from alianza.federation.checkpoints import verify_partner
+
+    with node_from(config) as node, httpx.Client(timeout=30) as client:
+        proof = verify_partner(node, partner, client)
+    if proof is None:
+        typer.echo(gettext("No checkpoint of {partner}'s audit chain has been received yet.").format(partner=partner))
+        raise typer.Exit(1)
+    if proof.ok:
+        typer.echo(
+            gettext("OK: {partner} still shows entry {seq} as we saw it; its chain now reaches {head}.").format(
+                partner=partner, seq=proof.seq, head=proof.head_seq
+            )
+        )
+        return
+    typer.echo(
+        gettext(
+            "CHANGED: {partner} now shows entry {seq} differently from what we saw; its history was rewritten."
+        ).format(partner=partner, seq=proof.seq),
+        err=True,
+    )
+    raise typer.Exit(1)

@@ -153,6 +153,18 @@ def deliver(
             typer.echo(f"{name}: {total} delivered" + (f"; {outcome.error}" if outcome.error else ""))
 
 
+@federation.command("retry")
+@handles_errors
+def retry(
+    partner: str = typer.Option(..., "--partner"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Requeue messages the partner refused, once the cause is fixed."""
+    with node_from(config) as node:
+        count = delivery.retry_failed(node, partner)
+    typer.echo(f"{partner}: {count} message(s) requeued.")
+
+
 @federation.command("pull")
 @handles_errors
 def pull_cmd(

@@ -5,8 +5,10 @@ shows the same hash at N, its history up to N is unchanged: what we saw is a pre
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import DateTime, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -64,3 +66,57 @@ def latest_checkpoint(session: Session, partner: str) -> PartnerCheckpoint | Non
     return session.scalars(
         select(PartnerCheckpoint).where(PartnerCheckpoint.partner == partner).order_by(PartnerCheckpoint.seq.desc())
     ).first()
+
+
+PROOF_PATH = "/federation/v1/audit/proof"
+CHECKPOINT_META = "audit_checkpoint_sent"
+
+
+def maybe_send_checkpoint(session: Session, node: Node) -> bool:
+    """Queue our audit head for every partner when it moved since the last one sent."""
+    from alianza.federation import outbox
+    from alianza.federation.partners import list_partners
+    from alianza.store.meta import get_meta, set_meta
+
+    head = own_head(session)
+    if not head["seq"] or str(head["seq"]) == get_meta(session, CHECKPOINT_META):
+        return False
+    for partner in list_partners(session):
+        outbox.enqueue(session, partner.name, "audit_checkpoint", head["seq"], head)
+    set_meta(session, CHECKPOINT_META, str(head["seq"]))
+    return True
+
+
+@dataclass(frozen=True)
+class PartnerProof:
+    partner: str
+    seq: int
+    seen: str
+    now: str | None
+    head_seq: int
+
+    @property
+    def ok(self) -> bool:
+        return self.now == self.seen
+
+
+def verify_partner(node: Node, partner_name: str, client: httpx.Client) -> PartnerProof | None:
+    """Ask the partner for the entry of its chain we last saw; None when we have seen none yet."""
+    from alianza.federation.partners import get_partner
+    from alianza.federation.signing import sign_request
+
+    with node.db.reading() as session:
+        partner = get_partner(session, partner_name)
+        session.expunge(partner)
+        seen = latest_checkpoint(session, partner_name)
+        if seen is None:
+            return None
+        seq, digest = seen.seq, seen.entry_hash
+    target = f"{PROOF_PATH}?seq={seq}"
+    headers = sign_request(node.identity, node.settings.federation_id, "GET", target)
+    response = client.get(f"{partner.url}{target}", headers=headers)
+    response.raise_for_status()
+    proof = env.parse(response.json())
+    env.check(proof, me=node.settings.federation_id, keys=partner.pinned_keys())
+    head = proof.payload.get("head") or {}
+    return PartnerProof(partner_name, seq, digest, proof.payload.get("hash"), int(head.get("seq", 0)))

@@ -4,7 +4,8 @@ Envelopes are built at send time from the outbox row (its envelope id and sequen
 retry after any failure resends the very same envelope, which the partner recognises. Only a signed
 acknowledgement from the partner's pinned key marks a message delivered. Network errors and 5xx answers are
 retried with exponential backoff; a refusal that cannot succeed on retry (a 4xx other than a sequence gap) parks
-the message as failed with the partner's reason, visible in the UI, and stops that partner's stream.
+the message as failed with the partner's reason, visible in the UI, and stops that partner's stream until an
+operator fixes the cause and runs ``alianza federation retry``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import httpx
 from sqlalchemy import select, update
 
 from alianza.federation import envelope as env
+from alianza.federation.checkpoints import maybe_send_checkpoint
 from alianza.federation.outbox import OutboxMessage
 from alianza.federation.partners import Partner, list_partners
 from alianza.identity import NodeIdentity
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("alianza.federation")
 INBOX_PATH = "/federation/v1/inbox"
 MAX_BACKOFF = 30.0
-RETRYABLE = frozenset({"sequence_gap"})
+# Refusals that a later attempt can overcome: the partner has not pinned us yet (or not our new key), our clock
+# or the envelope's age, or a gap it will tell us how to fill. Anything else parks the message as failed.
+RETRYABLE = frozenset({"sequence_gap", "unknown_sender", "bad_signature", "stale_envelope"})
 
 
 @dataclass
@@ -201,6 +205,7 @@ class Courier:
         self.stop = threading.Event()
         self.client = httpx.Client(timeout=timeout)
         self._next_try: dict[str, float] = {}
+        self._last_checkpoint = 0.0
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
@@ -220,9 +225,19 @@ class Courier:
                 self._next_try.pop(name, None)
         return delivered
 
+    def _checkpoint(self) -> None:
+        import time
+
+        if time.monotonic() - self._last_checkpoint < self.node.settings.federation_checkpoint_seconds:
+            return
+        self._last_checkpoint = time.monotonic()
+        with self.node.db.transaction() as session:
+            maybe_send_checkpoint(session, self.node)
+
     def _loop(self) -> None:
         while not self.stop.is_set():
             try:
+                self._checkpoint()
                 busy = self.run_once()
             except Exception:  # the loop must survive anything; the error is logged for the operator
                 logger.exception("Federation courier error")
@@ -239,3 +254,20 @@ class Courier:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.client.close()
+
+
+def retry_failed(node: Node, partner_name: str) -> int:
+    """Put parked messages back in the queue (after the cause of the refusal was fixed)."""
+    with node.db.transaction() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.recipient == partner_name,
+                OutboxMessage.failed_at.is_not(None),
+                OutboxMessage.delivered_at.is_(None),
+            )
+            .values(failed_at=None, last_error="")
+        )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        node.trail.append(session, "admin", "federation.retry", "partner", partner_name, {"messages": count})
+    return count

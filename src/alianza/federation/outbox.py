@@ -34,7 +34,13 @@ class OutboxMessage(Base):
 def enqueue(
     session: Session, recipient: str, kind: str, reference: str | int, payload: dict[str, Any]
 ) -> OutboxMessage:
-    message = OutboxMessage(recipient=recipient, kind=kind, reference=str(reference), payload=payload)
+    """Queue a message; a known partner gets the next sequence number now, in the same transaction."""
+    from alianza.federation.partners import Partner, next_outbound
+
+    sequence = next_outbound(session, recipient) if session.get(Partner, recipient) is not None else None
+    message = OutboxMessage(
+        recipient=recipient, kind=kind, reference=str(reference), payload=payload, sequence=sequence
+    )
     session.add(message)
     session.flush()
     return message
