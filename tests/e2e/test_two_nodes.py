@@ -156,7 +156,7 @@ def test_release_recall_and_cross_checked_audit(nodes: tuple[RunningNode, Runnin
 
     def acknowledged() -> bool:
         listing = cli_ok("partner", "list", "--json", "--config", str(mx.config))
-        return json.loads(listing)[0]["queued"] == 0
+        return bool(json.loads(listing)[0]["queued"] == 0)
 
     wait_for(acknowledged)
     log = json.loads(cli_ok("audit", "log", "--json", "--limit", "500", "--config", str(us.config)))

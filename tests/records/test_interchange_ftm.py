@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from alianza.accounts.models import User
-from alianza.errors import ValidationError
+from alianza.audit.models import AuditEntry
+from alianza.errors import PermissionDeniedError, ValidationError
 from alianza.node import Node
 from alianza.records.interchange import export_ftm, import_ftm
 from alianza.records.models import Record
+from alianza.records.service import purge_record
 from tests.conftest import make_user
 from tests.records.interchange_support import DEFAULTS, counts, second_node, seed_network, snapshot
 
@@ -42,12 +44,19 @@ def test_round_trip_keeps_properties_and_markings(node: Node, analyst: User, oth
         summary = import_ftm(session, importer, other.trail, "MX", text)
     assert summary.created == 17 and sorted(summary.ids) == sorted(snapshot(node))
     assert snapshot(other) == snapshot(node)
-    assert other.trail.verify(other.db.sessions()).ok
+    with other.db.reading() as session:
+        actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+        assert actions.count("record.created") == 17 and actions[-1] == "record.imported"
+        assert other.trail.verify(session).ok
 
 
-def test_export_is_stable_and_skips_nothing_but_purged(node: Node, analyst: User) -> None:
+def test_export_is_stable_and_leaves_purged_records_out(node: Node, analyst: User) -> None:
     seed_network(node, analyst)
     assert _export(node) == _export(node)
+    with node.db.transaction() as session:
+        purge_record(session, analyst, node.trail, "toma-1", "Revisión de conservación: ya no es necesaria.")
+    exported = [json.loads(line)["id"] for line in _export(node).splitlines()]
+    assert len(exported) == 16 and "toma-1" not in exported
 
 
 GOOD = {"id": "p-1", "schema": "Person", "properties": {"name": ["Ana Ruiz"]}}
@@ -133,7 +142,5 @@ def test_an_empty_file_is_refused(node: Node, analyst: User) -> None:
 
 def test_a_reader_cannot_import(node: Node) -> None:
     auditor = make_user(node, "aud", "auditor", "mx_sre")
-    from alianza.errors import PermissionDeniedError
-
     with pytest.raises(PermissionDeniedError), node.db.transaction() as session:
         import_ftm(session, auditor, node.trail, "MX", _lines(GOOD), DEFAULTS)

@@ -282,3 +282,43 @@ def test_misp_and_opencti_shapes(node: Node, analyst: User) -> None:
     with node.db.reading() as session:
         person = session.get(Record, lone["id"])
         assert person is not None and person.schema == "Person" and person.tlp == "AMBER+STRICT"
+
+
+def test_stix_2_0_bundle_and_attributed_to(node: Node, analyst: User) -> None:
+    """Older MISP exports are STIX 2.0 (no spec_version on objects); "attributed-to" makes the person a member."""
+    stamp = "2024-06-01T00:00:00.000Z"
+    actor = {
+        "type": "threat-actor",
+        "id": "threat-actor--1b1f4b0a-5c1e-4a36-9d5e-0a6f1c2d3e4f",
+        "created": stamp,
+        "modified": stamp,
+        "name": "Los Ejemplos",
+        "labels": ["crime-syndicate"],
+    }
+    person = {
+        "type": "identity",
+        "id": "identity--2c2f5c1b-6d2f-4b47-8e6f-1b7a2d3e4f50",
+        "created": stamp,
+        "modified": stamp,
+        "name": "Pedro Ejemplo",
+        "identity_class": "individual",
+    }
+    attributed = {
+        "type": "relationship",
+        "id": "relationship--3d3a6d2c-7e3a-4c58-9f7a-2c8b3e4f5a61",
+        "created": stamp,
+        "modified": stamp,
+        "relationship_type": "attributed-to",
+        "source_ref": actor["id"],
+        "target_ref": person["id"],
+    }
+    bundle = {"type": "bundle", "id": "bundle--4e4b7e3d-8f4b-4d69-8a8b-3d9c4f5a6b72", "spec_version": "2.0",
+              "objects": [actor, person, attributed]}  # fmt: skip
+    with node.db.transaction() as session:
+        summary = import_stix(session, analyst, node.trail, "MX", json.dumps(bundle), DEFAULTS)
+    assert summary.created == 3 and summary.skipped == {}
+    with node.db.reading() as session:
+        membership = session.get(Record, attributed["id"])
+        assert membership is not None and membership.schema == "Membership"
+        assert membership.properties == {"member": [person["id"]], "organization": [actor["id"]]}
+        assert {r.tlp for r in session.scalars(select(Record))} == {"AMBER"}  # no marking: the default TLP

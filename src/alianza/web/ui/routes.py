@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from alianza.web.ui import commitments, dashboard, indicators, meetings, reports, session
+from alianza.web.ui import audit, commitments, dashboard, indicators, meetings, records, releases, reports, session
 
 router = APIRouter(include_in_schema=False)
-for part in (session, dashboard, commitments, meetings, indicators, reports):
+for part in (session, dashboard, commitments, meetings, indicators, reports, records, releases, audit):
     router.include_router(part.router)
