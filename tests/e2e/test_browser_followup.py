@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from pypdf import PdfReader
 
-from tests.e2e.conftest import RunningNode
+from tests.e2e.conftest import RunningNode, start_node, stop_node
 from tests.support.browser import launch_chromium
 
 pytestmark = pytest.mark.e2e
 
 TITLE_ES = "Inspeccionar túneles en la garita de Otay Mesa"
 NOTE = "Se localizó la salida del túnel en Tijuana; la FGR abrió carpeta de investigación."
+
+
+@pytest.fixture(scope="module")
+def us_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """The US demo node: its coordinator works in English until switching."""
+    node = start_node(tmp_path_factory.mktemp("e2e") / "us", country="US")
+    yield node
+    stop_node(node)
 
 
 def _sign_in(page: Page, url: str, username: str, password: str) -> None:
@@ -29,14 +38,14 @@ def _sign_in(page: Page, url: str, username: str, password: str) -> None:
     expect(page).to_have_url(f"{url}/")
 
 
-def test_coordinator_follows_up_in_spanish_and_downloads_the_report(demo_node: RunningNode, tmp_path: Path) -> None:
+def test_coordinator_follows_up_in_spanish_and_downloads_the_report(us_node: RunningNode, tmp_path: Path) -> None:
     due = dt.date.today() + dt.timedelta(days=10)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             context = browser.new_context(accept_downloads=True, locale="en-US")
             page = context.new_page()
-            _sign_in(page, demo_node.url, "coordinator.us", "demo-coordinator-us")
+            _sign_in(page, us_node.url, "coordinator.us", "demo-coordinator-us")
             expect(page.locator("html")).to_have_attribute("lang", "en")
 
             # keyboard: the first Tab reaches the skip link
@@ -46,11 +55,11 @@ def test_coordinator_follows_up_in_spanish_and_downloads_the_report(demo_node: R
             page.locator("button.lang-switch").click()
             expect(page.locator("html")).to_have_attribute("lang", "es")
 
-            page.goto(f"{demo_node.url}/commitments/new")
+            page.goto(f"{us_node.url}/commitments/new")
             page.locator("#f-title_en").fill("Inspect tunnels at the Otay Mesa crossing")
             page.locator("#f-title_es").fill(TITLE_ES)
-            page.locator("#f-country").select_option("MX")
-            page.locator("#f-lead_agency").select_option("mx_defensa")
+            page.locator("#f-country").select_option("US")
+            page.locator("#f-lead_agency").select_option("us_cbp")
             page.locator("input[name=areas][value=border_tunnels]").check()
             page.locator("#f-due_date").fill(due.isoformat())
             page.locator("form[action='/commitments'] button[type=submit]").click()
@@ -62,10 +71,10 @@ def test_coordinator_follows_up_in_spanish_and_downloads_the_report(demo_node: R
             expect(page).to_have_url(f"{commitment_url}#timeline")
             expect(page.locator("main")).to_contain_text(NOTE)
 
-            page.goto(f"{demo_node.url}/")
+            page.goto(f"{us_node.url}/")
             expect(page.locator("main")).to_contain_text(TITLE_ES)
 
-            page.goto(f"{demo_node.url}/reports")
+            page.goto(f"{us_node.url}/reports")
             page.locator("#f-from").fill("2025-09-01")
             page.locator("#f-to").fill(due.isoformat())
             page.locator("#f-lang-es").check()

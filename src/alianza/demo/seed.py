@@ -20,6 +20,7 @@ from alianza.cooperation.importer import ImportResult, import_document
 from alianza.cooperation.models import Commitment
 from alianza.errors import ConfigurationError
 from alianza.node import Node
+from alianza.vocab import vocabulary
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -46,13 +47,19 @@ def demo_document() -> dict[str, Any]:
 
 
 def seed(node: Node) -> tuple[ImportResult, list[DemoLogin]]:
-    """Create the demo users and load the scenario in one transaction; refuses a node that already has data."""
+    """Create the demo users of the node's country and load the scenario in one transaction.
+
+    Both nodes follow the same joint commitments, so both get the whole scenario; each gets only its own
+    country's officials. A node that already has commitments is refused.
+    """
     logins: list[DemoLogin] = []
     with node.db.transaction() as session:
         if session.scalar(select(Commitment.id).limit(1)) is not None:
             raise ConfigurationError("This node already has commitments; seed the demo only into a new node.")
         actor: User | None = None
-        for spec in demo_users():
+        agencies = vocabulary().agencies
+        own = [u for u in demo_users() if agencies[u["agency"]].country == node.settings.country]
+        for spec in own:
             existing = session.scalar(select(User).where(User.username == spec["username"]))
             user = existing or accounts.create_user(
                 session,

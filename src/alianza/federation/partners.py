@@ -77,6 +77,17 @@ def add_partner(
     )
     session.add(partner)
     session.flush()
+    # Messages queued for this name before it was pinned join its stream now, in the order they were queued.
+    from alianza.federation.outbox import OutboxMessage
+
+    waiting = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.recipient == name, OutboxMessage.sequence.is_(None))
+        .order_by(OutboxMessage.id)
+    )
+    for message in waiting:
+        message.sequence = next_outbound(session, name)
+    session.flush()
     return partner
 
 
