@@ -20,6 +20,7 @@ from alianza.web.api import cooperation as api_cooperation
 from alianza.web.api import federation as api_federation
 from alianza.web.api import records as api_records
 from alianza.web.api import system as api_system
+from alianza.web.api import taxii as api_taxii
 from alianza.web.context import request_lang
 from alianza.web.errors import error_body
 from alianza.web.ui import routes as ui_routes
@@ -76,6 +77,7 @@ def create_app(node: Node, *, courier: bool = False) -> FastAPI:
     app.include_router(api_cooperation.router, prefix=API_PREFIX)
     app.include_router(api_records.router, prefix=API_PREFIX)
     app.include_router(api_federation.router)
+    app.include_router(api_taxii.router)
     app.include_router(ui_routes.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app
