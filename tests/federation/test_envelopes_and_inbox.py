@@ -1,0 +1,226 @@
+"""Envelopes and the inbox, in process: signatures, sealing, replays, gaps, exactly-once, ingress, rotation, pull."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from alianza.accounts.models import User
+from alianza.accounts.service import get_user
+from alianza.federation import envelope as env
+from alianza.federation import inbox, outbox, pull
+from alianza.federation.inbox import InboxEnvelope
+from alianza.federation.partners import Partner, add_partner
+from alianza.identity import NodeIdentity, public_key_text, rotate
+from alianza.node import Node, init_node, open_node
+from alianza.records.models import Record
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def us(tmp_path: Path) -> Iterator[Node]:
+    """A second node (the US one, on SQLite) to play the sender."""
+    config = init_node(
+        tmp_path / "us",
+        country="US",
+        name="US",
+        database_url=None,
+        admin_username="admin",
+        admin_password=PASSWORD,
+        admin_agency="us_state",
+    )
+    node = open_node(config)
+    yield node
+    node.close()
+
+
+def _pin(receiver: Node, sender: Node) -> None:
+    with receiver.db.transaction() as session:
+        admin: User = get_user(session, "admin")
+        add_partner(
+            session,
+            admin,
+            name=sender.settings.federation_id,
+            url="http://127.0.0.1:9",
+            country=sender.settings.country,
+            key=public_key_text(sender.identity.public_key),
+            seal_key=sender.identity.seal_public_text,
+        )
+
+
+def _release(entity_id: str = "p1", name: str = "John Doe") -> dict[str, Any]:
+    return {
+        "release_id": 1,
+        "recipient_agency": "mx_fgr",
+        "purpose": "criminal_investigation",
+        "entities": [
+            {
+                "id": entity_id,
+                "schema": "Person",
+                "properties": {"name": [name]},
+                "alianza:markings": {
+                    "tlp": "AMBER",
+                    "handling": "H0",
+                    "origin_agency": "us_dea",
+                    "origin_country": "US",
+                    "source_reliability": "B",
+                    "info_accuracy": "2",
+                    "legal_basis": "us_title21",
+                    "purpose": "criminal_investigation",
+                    "retention_review": "2030-01-01",
+                },
+            }
+        ],
+    }
+
+
+def _send(
+    sender: Node,
+    receiver: Node,
+    sequence: int,
+    payload: dict[str, Any],
+    kind: str = "release",
+    identity: NodeIdentity | None = None,
+    **kw: Any,
+) -> env.Envelope:
+    return env.make(
+        identity or sender.identity,
+        sender=sender.settings.federation_id,
+        recipient=receiver.settings.federation_id,
+        type=kind,
+        sequence=sequence,
+        payload=payload,
+        **kw,
+    )
+
+
+def _count(node: Node, model: type[InboxEnvelope] | type[Record]) -> int:
+    with node.db.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_release_is_applied_once_read_only_and_in_order(node: Node, us: Node) -> None:
+    _pin(node, us)
+    first = _send(us, node, 1, _release())
+    assert inbox.receive_one(node, first.to_json())[0] == "applied"
+    assert inbox.receive_one(node, first.to_json())[0] == "duplicate"  # a resend after a lost ack
+    with node.db.reading() as session:
+        record = session.get(Record, "us-node:p1")
+        assert record is not None and record.read_only and record.tlp == "AMBER" and record.origin_agency == "us_dea"
+        assert session.get(Partner, "us-node").inbound_seq == 1  # type: ignore[union-attr]
+    with pytest.raises(inbox.GapError):
+        inbox.receive_one(node, _send(us, node, 3, _release("p3")).to_json())
+    with pytest.raises(env.ReplayError):  # same id, other content
+        inbox.receive_one(node, _send(us, node, 1, _release(name="Jane"), envelope_id=first.id).to_json())
+    with pytest.raises(env.ReplayError):  # a used sequence under a new id
+        inbox.receive_one(node, _send(us, node, 1, _release("p9")).to_json())
+    assert _count(node, InboxEnvelope) == 1
+    assert _count(node, Record) == 1
+
+
+@pytest.mark.parametrize("fault", ["tampered", "forged", "unknown", "stale", "future", "elsewhere", "malformed"])
+def test_refusals_store_nothing(node: Node, us: Node, fault: str) -> None:
+    _pin(node, us)
+    good = _send(us, node, 1, _release())
+    raw = good.to_json()
+    expected: type[env.EnvelopeError] = env.EnvelopeError
+    if fault == "tampered":
+        raw["payload"]["entities"][0]["properties"]["name"] = ["Someone Else"]
+        expected = env.BadSignatureError
+    elif fault == "forged":
+        raw = _send(us, node, 1, _release(), identity=NodeIdentity(Ed25519PrivateKey.generate())).to_json()
+        expected = env.UnknownSenderError
+    elif fault == "unknown":
+        raw["sender"] = "xx-node"
+        expected = env.UnknownSenderError
+    elif fault == "stale":
+        raw = _send(us, node, 1, _release(), created=env.utc_now() - dt.timedelta(days=3)).to_json()
+        expected = env.StaleEnvelopeError
+    elif fault == "future":
+        raw = _send(us, node, 1, _release(), created=env.utc_now() + dt.timedelta(hours=1)).to_json()
+        expected = env.StaleEnvelopeError
+    elif fault == "elsewhere":
+        raw = env.make(
+            us.identity, sender="us-node", recipient="ca-node", type="release", sequence=1, payload=_release()
+        ).to_json()
+        expected = env.MalformedEnvelopeError
+    elif fault == "malformed":
+        raw = {"id": 1, "sender": "us-node"}
+        expected = env.MalformedEnvelopeError
+    with pytest.raises(expected):
+        inbox.receive_one(node, raw)
+    assert _count(node, InboxEnvelope) == 0
+    assert _count(node, Record) == 0
+
+
+def test_a_partner_cannot_overwrite_our_records_and_bad_payloads_are_refused_whole(node: Node, us: Node) -> None:
+    _pin(node, us)
+    bad = _release()
+    bad["entities"].append({"id": "p2", "schema": "Spaceship", "properties": {}, "alianza:markings": {}})
+    with pytest.raises(env.MalformedEnvelopeError):
+        inbox.receive_one(node, _send(us, node, 1, bad).to_json())
+    assert _count(node, Record) == 0
+    no_markings = _release()
+    del no_markings["entities"][0]["alianza:markings"]
+    with pytest.raises(env.MalformedEnvelopeError, match="markings"):
+        inbox.receive_one(node, _send(us, node, 1, no_markings).to_json())
+
+
+def test_sealed_payloads_open_only_for_the_recipient(node: Node, us: Node) -> None:
+    _pin(node, us)
+    sealed = env.seal(_release(), node.identity.seal_public_text)
+    assert "John Doe" not in str(sealed)
+    assert inbox.receive_one(node, _send(us, node, 1, sealed).to_json())[0] == "applied"
+    with pytest.raises(env.MalformedEnvelopeError):
+        env.unseal(sealed, us.identity)
+
+
+def test_recall_removes_the_partner_record(node: Node, us: Node) -> None:
+    _pin(node, us)
+    inbox.receive_one(node, _send(us, node, 1, _release()).to_json())
+    inbox.receive_one(
+        node,
+        _send(us, node, 2, {"release_id": 1, "record_ids": ["p1"], "reason": "withdrawn"}, kind="recall").to_json(),
+    )
+    with node.db.reading() as session:
+        record = session.get(Record, "us-node:p1")
+        assert record is not None and record.purged and record.properties == {}
+
+
+def test_key_rotation_with_overlap(node: Node, us: Node) -> None:
+    _pin(node, us)
+    old = us.identity
+    new, _ = rotate(us.settings.data_dir)
+    announcement = _send(
+        us, node, 1, {"key": public_key_text(new.public_key), "overlap_days": 0}, kind="key_rotation", identity=old
+    )
+    inbox.receive_one(node, announcement.to_json())
+    assert inbox.receive_one(node, _send(us, node, 2, _release(), identity=new).to_json())[0] == "applied"
+    with pytest.raises(env.UnknownSenderError):  # overlap 0: the old key is no longer accepted
+        inbox.receive_one(node, _send(us, node, 3, _release("p3"), identity=old).to_json())
+    assert set(new.all_public_keys()) == {new.key_id, old.key_id}  # old audit signatures still verify
+
+
+def test_pull_cursor_is_stateless_and_tamper_proof(node: Node, us: Node) -> None:
+    _pin(node, us)
+    _pin(us, node)
+    with node.db.transaction() as session:
+        for i in range(3):
+            outbox.enqueue(session, "us-node", "release", i, _release(f"r{i}"))
+    page = pull.serve_pull(node, "us-node", None, 2)
+    assert [e["sequence"] for e in page["envelopes"]] == [1, 2]
+    page2 = pull.serve_pull(node, "us-node", page["next_cursor"], 2)
+    assert [e["sequence"] for e in page2["envelopes"]] == [3]
+    with node.db.reading() as session:
+        assert len(outbox.pending(session, "us-node")) == 1  # reading past 1 and 2 acknowledged them
+    body, _, mac = page["next_cursor"].partition(".")
+    with pytest.raises(env.MalformedEnvelopeError):
+        pull.serve_pull(node, "us-node", f"{body}.{'0' * len(mac)}", 2)
+    for raw in page["envelopes"] + page2["envelopes"]:
+        assert inbox.receive_one(us, raw)[0] == "applied"
