@@ -30,7 +30,7 @@ from alianza.cooperation.schemas import (
     MeetingInput,
     ObservationInput,
 )
-from alianza.errors import AlianzaError, ValidationError
+from alianza.errors import AlianzaError, ValidationError, problem
 
 LINE = "__line__"
 MAX_PROBLEMS = 200
@@ -72,9 +72,10 @@ class _Problems:
         self.source = source
         self.items: list[dict[str, Any]] = []
 
-    def add(self, line: int | None, message: str, field_name: str | None = None) -> None:
+    def add(self, line: int | None, template: str, field_name: str | None = None, **params: Any) -> None:
+        """A problem at ``line``, kept as template + params so the web layer can show it in Spanish."""
         if len(self.items) < MAX_PROBLEMS:
-            self.items.append({"line": line, "field": field_name, "message": message})
+            self.items.append({"line": line} | problem(field_name, template, **params))
 
     def from_pydantic(self, line: int | None, exc: PydanticValidationError) -> None:
         for err in exc.errors():
@@ -84,9 +85,10 @@ class _Problems:
     def from_alianza(self, line: int | None, exc: AlianzaError) -> None:
         if isinstance(exc.details, list) and exc.details:
             for d in exc.details:
-                self.add(line, str(d.get("message", exc.template)), d.get("field"))
+                template = d.get("template") or d.get("message", exc.template)
+                self.add(line, str(template), d.get("field"), **(d.get("params") or {}))
         else:
-            self.add(line, exc.render())
+            self.add(line, exc.template, None, **exc.params)
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -174,7 +176,7 @@ def _as_list(value: Any, problems: _Problems, line: int | None, what: str) -> li
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        problems.add(line, f"'{what}' must be a list of mappings.")
+        problems.add(line, "'{what}' must be a list of mappings.", what=what)
         return []
     return value
 
@@ -190,7 +192,8 @@ def import_document(session: Session, actor: User, document: Any, source: str = 
     if unknown:
         problems.add(
             1,
-            f"Unknown sections: {', '.join(sorted(map(str, unknown)))}; use indicators, commitments, meetings.",
+            "Unknown sections: {sections}; use indicators, commitments, meetings.",
+            sections=", ".join(sorted(map(str, unknown))),
         )
     _import_indicators(
         session, actor, _as_list(document.get("indicators"), problems, 1, "indicators"), problems, result
@@ -202,7 +205,7 @@ def import_document(session: Session, actor: User, document: Any, source: str = 
         key = entry.get("key")
         if key is not None:
             if key in by_key:
-                problems.add(entry.get(LINE), f"Commitment key '{key}' appears twice.", "key")
+                problems.add(entry.get(LINE), "Commitment key '{key}' appears twice.", "key", key=key)
             by_key[str(key)] = entry
     meeting_keys = {str(m.get("key")) for m in meeting_entries if m.get("key") is not None}
     created: dict[str, Commitment] = {}
@@ -212,8 +215,9 @@ def import_document(session: Session, actor: User, document: Any, source: str = 
         if origin != "statement" and origin not in meeting_keys:
             problems.add(
                 entry.get(LINE),
-                f"Origin '{origin}' is neither 'statement' nor a meeting key of this file.",
+                "Origin '{origin}' is neither 'statement' nor a meeting key of this file.",
                 "origin",
+                origin=origin,
             )
             continue
         if origin == "statement":
@@ -230,8 +234,9 @@ def import_document(session: Session, actor: User, document: Any, source: str = 
         if entry.get("origin", "statement") in meeting_keys and str(key) not in created_by_decision:
             problems.add(
                 entry.get(LINE),
-                f"Commitment '{key}' names a meeting as origin, but no decision of that meeting creates it.",
+                "Commitment '{key}' names a meeting as origin, but no decision of that meeting creates it.",
                 "origin",
+                key=key,
             )
     problems.raise_if_any()
     return result
@@ -328,7 +333,9 @@ def _import_meeting(
                 key = str(decision["creates"])
                 target = by_key.get(key)
                 if target is None:
-                    problems.add(d_line, f"The decision creates '{key}', which is not a commitment of this file.")
+                    problems.add(
+                        d_line, "The decision creates '{key}', which is not a commitment of this file.", key=key
+                    )
                     continue
                 data = CommitmentInput.model_validate(commitment_fields(target) | {"origin_meeting_id": meeting.id})
                 made = meetings.add_decision(
@@ -342,7 +349,9 @@ def _import_meeting(
                 key = str(spec.get("commitment"))
                 existing = created.get(key)
                 if existing is None:
-                    problems.add(d_line, f"The decision updates '{key}', which does not exist before this meeting.")
+                    problems.add(
+                        d_line, "The decision updates '{key}', which does not exist before this meeting.", key=key
+                    )
                     continue
                 note = spec.get("note") or {}
                 note_text = f"{note.get('en', '')} / {note.get('es', '')}" if isinstance(note, dict) else str(note)
@@ -379,7 +388,7 @@ def _csv_rows(text: str, problems: _Problems, required: tuple[str, ...]) -> list
     header = reader.fieldnames or []
     missing = [c for c in required if c not in header]
     if missing:
-        problems.add(1, f"Missing column(s): {', '.join(missing)}.")
+        problems.add(1, "Missing column(s): {columns}.", columns=", ".join(missing))
         return []
     rows = []
     for row in reader:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
-from alianza.errors import ValidationError
+from alianza.errors import ValidationError, problem
 
 Country = Literal["US", "MX"]
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
@@ -83,7 +83,14 @@ class RecordFacts:
         problems += _check_choice("source_reliability", self.source_reliability, SOURCE_RELIABILITIES)
         problems += _check_choice("origin_country", self.origin_country, COUNTRIES)
         if self.info_accuracy not in INFO_ACCURACIES or isinstance(self.info_accuracy, bool):
-            problems.append(_problem("info_accuracy", f"must be one of 1, 2, 3, 4, not {self.info_accuracy!r}"))
+            problems.append(
+                _problem(
+                    "info_accuracy",
+                    "must be one of {allowed}, not {value}",
+                    allowed="1, 2, 3, 4",
+                    value=repr(self.info_accuracy),
+                )
+            )
         for category in self.sensitive_categories:
             problems += _check_choice("sensitive_categories", category, SENSITIVE_CATEGORIES)
         if not self.record_id:
@@ -145,37 +152,41 @@ def _freeze_tuples(obj: Any) -> None:
             object.__setattr__(obj, f.name, tuple(value))
 
 
-def _check_types(obj: Any) -> list[dict[str, str]]:
+def _check_types(obj: Any) -> list[dict[str, Any]]:
     problems = []
     for f in fields(obj):
         value = getattr(obj, f.name)
         annotation = str(f.type)  # a string: this module postpones the evaluation of annotations
         if annotation == "bool" and not isinstance(value, bool):
-            problems.append(_problem(f.name, f"must be true or false, not {value!r}"))
+            problems.append(_problem(f.name, "must be true or false, not {value}", value=repr(value)))
         elif annotation == "str" and not isinstance(value, str):
-            problems.append(_problem(f.name, f"must be text, not {value!r}"))
+            problems.append(_problem(f.name, "must be text, not {value}", value=repr(value)))
         elif annotation == "dt.date" and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
-            problems.append(_problem(f.name, f"must be a date (YYYY-MM-DD), not {value!r}"))
+            problems.append(_problem(f.name, "must be a date (YYYY-MM-DD), not {value}", value=repr(value)))
         elif annotation == "str | None" and not isinstance(value, str | None):
-            problems.append(_problem(f.name, f"must be text or empty, not {value!r}"))
+            problems.append(_problem(f.name, "must be text or empty, not {value}", value=repr(value)))
         elif annotation.startswith("tuple[") and not isinstance(value, tuple):
-            problems.append(_problem(f.name, f"must be a list, not {value!r}"))
+            problems.append(_problem(f.name, "must be a list, not {value}", value=repr(value)))
         elif annotation.startswith("tuple[") and annotation != "tuple[SensitiveCategory, ...]":
-            problems += [_problem(f.name, f"must hold text, not {v!r}") for v in value if not isinstance(v, str)]
+            problems += [
+                _problem(f.name, "must hold text, not {value}", value=repr(v)) for v in value if not isinstance(v, str)
+            ]
     return problems
 
 
-def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> list[dict[str, str]]:
+def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> list[dict[str, Any]]:
     if value in allowed:
         return []
-    return [_problem(name, f"must be one of {', '.join(map(str, allowed))}, not {value!r}")]
+    return [
+        _problem(name, "must be one of {allowed}, not {value}", allowed=", ".join(map(str, allowed)), value=repr(value))
+    ]
 
 
-def _problem(name: str, message: str) -> dict[str, str]:
-    return {"field": name, "message": message}
+def _problem(name: str, template: str, **params: Any) -> dict[str, Any]:
+    return problem(name, template, **params)
 
 
-def _raise_if(problems: list[dict[str, str]], what: str) -> None:
+def _raise_if(problems: list[dict[str, Any]], what: str) -> None:
     if problems:
         raise ValidationError(
             "The {what} facts are not valid: {count} problem(s).", details=problems, what=what, count=len(problems)

@@ -14,7 +14,8 @@ from alianza.federation.partners import list_partners
 from alianza.federation.signing import verify_request
 from alianza.web.context import node_of
 
-router = APIRouter(prefix="/federation/v1", tags=["federation"])
+# Node-to-node protocol, not part of the user API: documented in docs/architecture.md, kept out of OpenAPI.
+router = APIRouter(prefix="/federation/v1", tags=["federation"], include_in_schema=False)
 
 
 def _target(request: Request) -> str:
