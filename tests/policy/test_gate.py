@@ -181,8 +181,8 @@ def test_nothing_permitted_is_denied_with_the_default_reason(frameworks_copy: Pa
 def test_facts_with_values_outside_the_vocabulary_are_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         replace(US_RECORD, tlp="red")  # type: ignore[arg-type]
-    assert caught.value.details == [
-        {"field": "tlp", "message": "must be one of CLEAR, GREEN, AMBER, AMBER+STRICT, RED, not 'red'"}
+    assert [(d["field"], d["message"]) for d in caught.value.details] == [
+        ("tlp", "must be one of CLEAR, GREEN, AMBER, AMBER+STRICT, RED, not 'red'")
     ]
     with pytest.raises(ValidationError):
         replace(US_RECORD, info_accuracy=5)  # type: ignore[arg-type]

@@ -49,7 +49,9 @@ def auditor(node: Node) -> User:
     return make_user(node, "auditor", "auditor", "mx_sre", lang="en")
 
 
-def seed_record(node: Node, actor: User, *, tlp: str = "AMBER", origin: str = "mx_fgr", name: str = "Juan Pérez") -> str:
+def seed_record(
+    node: Node, actor: User, *, tlp: str = "AMBER", origin: str = "mx_fgr", name: str = "Juan Pérez"
+) -> str:
     data = RecordInput.model_validate(
         {
             "schema": "Person",
@@ -173,6 +175,10 @@ def test_missing_legal_basis_is_shown_next_to_the_field(app_client: TestClient, 
     assert 'id="err-markings.legal_basis"' in response.text
     assert 'href="#f-markings.legal_basis"' in response.text  # the summary links to the field
     assert 'value="María López Hernández"' in response.text  # the input is kept
+    bad_date = app_client.post(
+        "/records", data=record_form(token, **{"markings.legal_basis": "", "properties.birthDate": "ayer"})
+    )
+    assert 'id="err-markings.legal_basis"' in bad_date.text and 'id="err-properties.birthDate"' in bad_date.text
     assert count(node, Record) == before
 
 
@@ -354,9 +360,7 @@ def test_a_release_held_for_a_finding_needs_the_reviewers_note(
     assert count(node, outbox.OutboxMessage) == 0
 
 
-def test_release_form_problems_are_shown_next_to_the_fields(
-    app_client: TestClient, node: Node, analyst: User
-) -> None:
+def test_release_form_problems_are_shown_next_to_the_fields(app_client: TestClient, node: Node, analyst: User) -> None:
     seed_record(node, analyst)
     signed_in(app_client, "analyst")
     response = propose(app_client, [], legal_basis="routine_use")  # a US ground on a Mexican node
@@ -452,3 +456,19 @@ def test_verification_problems_read_in_spanish() -> None:
     gettext = gettext_for("es")
     assert Problem("edited", 7).message(gettext).startswith("La entrada 7")
     assert "3" in Problem("deleted", 3, {"first": 3, "last": 5}).message(gettext)
+
+
+def test_what_was_sent_is_shown_only_to_who_may_see_the_record(
+    app_client: TestClient, node: Node, reviewer: User
+) -> None:
+    sspc = make_user(node, "sspc", "analyst", "mx_sspc")
+    record_id = seed_record(node, sspc, tlp="AMBER+STRICT", origin="mx_sspc", name="Sergio Núñez")
+    signed_in(app_client, "sspc")
+    response = propose(app_client, [record_id], recipient_organisation="us_dea")
+    release_id = int(response.headers["location"].rsplit("/", 1)[-1])
+    signed_in(app_client, "juridico")
+    assert review(app_client, release_id, "approve", "Consta el acuerdo de la FGR.").status_code == 303
+    make_user(node, "fgr2", "analyst", "mx_fgr")
+    signed_in(app_client, "fgr2")  # another agency's analyst: AMBER+STRICT is not theirs to see
+    page = app_client.get(f"/releases/{release_id}").text
+    assert record_id in page and "Sergio Núñez" not in page

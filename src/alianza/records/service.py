@@ -312,7 +312,8 @@ def search_records(
     if not flt.include_purged:
         query = query.where(Record.purged_at.is_(None))
     if flt.text:
-        query = query.where(or_(Record.caption.ilike(f"%{flt.text}%"), Record.id == flt.text))
+        escaped = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(Record.caption.ilike(f"%{escaped}%", escape="\\"), Record.id == flt.text))
     rows = [r for r in session.scalars(query.limit(limit * 2)) if can_see(actor, r)][:limit]
     trail.append(
         session,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from alianza.accounts.models import User
-from alianza.accounts.permissions import Permission, require
+from alianza.accounts.permissions import Permission, allowed, require
 from alianza.audit.trail import AuditTrail
 from alianza.errors import (
     AlianzaError,
@@ -147,6 +147,14 @@ def evaluate(
         problems.append(problem("recipient_agency", "Unknown agency '{code}'.", code=proposal.recipient_agency))
     if proposal.purpose not in vocab.markings["purposes"]:
         problems.append(problem("purpose", "Unknown purpose '{code}'.", code=proposal.purpose))
+    if not proposal.recipient_node.strip():
+        problems.append(problem("recipient_node", "Name the partner node that receives the release."))
+    if proposal.request_id is not None:
+        request = session.get(InfoRequest, proposal.request_id)
+        if request is None or request.status != "open":
+            problems.append(
+                problem("request_id", "Request {id} does not exist or is no longer open.", id=proposal.request_id)
+            )
     grounds = vocab.markings["release_grounds"]
     own = [code for code, g in grounds.items() if g.country == framework.country]
     if proposal.legal_basis not in own:
@@ -388,7 +396,11 @@ def recall(
     session: Session, actor: User, trail: AuditTrail, release_id: int, reason: str, record_ids: list[str] | None = None
 ) -> Recall:
     """Withdraw released records: the partner is told through the outbox and must remove or hide them."""
-    if not (actor.role in ("legal_reviewer", "admin") or actor.id == _proposer(session, release_id)):
+    if not (
+        allowed(actor, Permission.REVIEW_RELEASE)
+        or allowed(actor, Permission.MANAGE_USERS)
+        or actor.id == _proposer(session, release_id)
+    ):
         raise PermissionDeniedError("Only the proposer, a legal reviewer or an admin may recall a release.")
     if not reason.strip():
         raise ValidationError("Give the reason for the recall; the partner sees it.")
@@ -436,7 +448,25 @@ def register_request(
     legal_basis: str = "",
     record_ids: list[str] | None = None,
 ) -> InfoRequest:
-    """Record a partner's request (arriving through federation, or entered by a liaison officer)."""
+    """Record a partner's request (arriving through federation, or entered by a liaison officer).
+
+    ``actor`` is a user when a liaison officer enters it (who needs the right to propose releases) or
+    ``partner:<name>`` when it arrived in a signed envelope.
+    """
+    if isinstance(actor, User):
+        require(actor, Permission.PROPOSE_RELEASE)
+    problems = []
+    if requesting_agency not in vocabulary().agencies:
+        problems.append(problem("requesting_agency", "Unknown agency '{code}'.", code=requesting_agency))
+    if purpose not in vocabulary().markings["purposes"]:
+        problems.append(problem("purpose", "Unknown purpose '{code}'.", code=purpose))
+    for record_id in record_ids or []:
+        if session.get(Record, record_id) is None:
+            problems.append(problem("record_ids", "No record '{id}' that you may see.", id=record_id))
+    if problems:
+        raise ValidationError(
+            "The request was not registered: {count} problem(s).", details=problems, count=len(problems)
+        )
     if not subject.strip():
         raise ValidationError("Say what the partner asks about.")
     request = InfoRequest(
@@ -512,3 +542,13 @@ def answer_request_with(session: Session, actor: User, trail: AuditTrail, reques
     request.answered_at = utcnow()
     request.answered_by_id = actor.id
     trail.append(session, actor, "request.answered", "request", request.id, {"release": release.id})
+
+
+def visible_record_ids(session: Session, actor: User, release: Release) -> set[str]:
+    """The records of a release this actor may see; the others are shown by id only, never by content."""
+    visible = set()
+    for item in release.items:
+        record = session.get(Record, item.record_id)
+        if record is not None and records.can_see(actor, record):
+            visible.add(item.record_id)
+    return visible

@@ -36,7 +36,8 @@ def record_view(r: Record) -> dict[str, Any]:
     }
 
 
-def release_view(r: Release) -> dict[str, Any]:
+def release_view(r: Release, visible: set[str] | None = None) -> dict[str, Any]:
+    """A release; the payload of a record the reader may not see is withheld (need-to-know)."""
     return {
         "id": r.id,
         "status": r.status,
@@ -168,7 +169,10 @@ class RecallBody(BaseModel):
 @router.get("/releases")
 def list_releases(request: Request, viewer: ViewerDep, status: str | None = None) -> list[dict[str, Any]]:
     with node_of(request).db.reading() as session:
-        return [release_view(r) for r in releases.list_releases(session, viewer.user, status)]
+        return [
+            release_view(r, releases.visible_record_ids(session, viewer.user, r))
+            for r in releases.list_releases(session, viewer.user, status)
+        ]
 
 
 @router.post("/releases", status_code=201)
@@ -178,13 +182,15 @@ def propose_release(request: Request, viewer: ViewerDep, body: ProposalBody) -> 
         node.db, viewer.user, node.trail, node.framework, releases.ReleaseProposal(**body.model_dump())
     )
     with node.db.reading() as session:
-        return release_view(releases.get_release(session, viewer.user, release.id))
+        found = releases.get_release(session, viewer.user, release.id)
+        return release_view(found, releases.visible_record_ids(session, viewer.user, found))
 
 
 @router.get("/releases/{release_id}")
 def get_release(request: Request, viewer: ViewerDep, release_id: int) -> dict[str, Any]:
     with node_of(request).db.reading() as session:
-        return release_view(releases.get_release(session, viewer.user, release_id))
+        found = releases.get_release(session, viewer.user, release_id)
+        return release_view(found, releases.visible_record_ids(session, viewer.user, found))
 
 
 @router.post("/releases/{release_id}/review")
@@ -201,7 +207,7 @@ def review_release(request: Request, viewer: ViewerDep, release_id: int, body: R
             note=body.note,
             version=body.version,
         )
-        return release_view(release)
+        return release_view(release, releases.visible_record_ids(session, viewer.user, release))
 
 
 @router.post("/releases/{release_id}/recall", status_code=201)

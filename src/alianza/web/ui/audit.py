@@ -16,8 +16,10 @@ from fastapi.responses import HTMLResponse
 from alianza.accounts.permissions import Permission, require
 from alianza.audit import log as audit_log
 from alianza.audit import views as audit_views
+from alianza.errors import NotFoundError
 from alianza.i18n import gettext_for
 from alianza.records import service as records
+from alianza.records.models import Record
 from alianza.web.context import node_of
 from alianza.web.ui.common import N_, ViewerDep
 from alianza.web.ui.records import show
@@ -109,11 +111,18 @@ def disclosures_page(request: Request, viewer: ViewerDep, us_persons: str = "", 
     only_us = us_persons in ("1", "on", "true", "yes")
     with node_of(request).db.reading() as session:
         found = audit_views.disclosures(session, viewer.user, us_persons_only=only_us, record_id=record.strip() or None)
+        captions: dict[str, Record] = {}
+        for record_id in {d.record_id for d in found}:
+            try:
+                captions[record_id] = records.get_record(session, viewer.user, record_id)
+            except NotFoundError:
+                continue  # shown by its id
         return show(
             request,
             "audit/disclosures.html",
             viewer,
             disclosures=found,
+            captions=captions,
             us_persons=only_us,
             record=record.strip(),
         )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from alianza.accounts.permissions import Permission, require
-from alianza.errors import ConflictError, PermissionDeniedError, ValidationError
+from alianza.errors import ConflictError, PermissionDeniedError, ValidationError, render_problem
 from alianza.i18n import Lang, gettext_for
 from alianza.records import service as records
 from alianza.records.ftm import KINDS, model
@@ -429,6 +429,21 @@ def _form(
     )
 
 
+def _property_problems(
+    request: Request, schema_name: str, properties: Mapping[str, list[str]], lang: Lang
+) -> list[Problem]:
+    """When the markings are refused before the service runs, the service's own property checks are run as well,
+    so that every problem of the form is shown at once."""
+    if schema_name not in KINDS:
+        return []
+    found: list[dict[str, Any]] = []
+    values: dict[str, list[str] | str] = {name: list(v) for name, v in properties.items()}
+    with node_of(request).db.reading() as session:
+        records.clean_properties(session, schema_name, values, found)
+    gettext = gettext_for(lang)
+    return [{"field": str(p.get("field") or ""), "message": render_problem(p, gettext)} for p in found]
+
+
 @router.get("/records/new", response_class=HTMLResponse)
 def new_page(request: Request, viewer: ViewerDep, schema: str = "") -> HTMLResponse:
     require(viewer.user, Permission.EDIT_RECORDS)  # do not offer a form the service would refuse
@@ -468,7 +483,8 @@ async def create(request: Request, viewer: ViewerDep) -> Response:
             {"schema": schema_name, "properties": properties, "markings": _markings_input(markings)}
         )
     except InputError as exc:
-        return again(input_problems(exc, viewer.lang), 422)
+        problems = input_problems(exc, viewer.lang) + _property_problems(request, schema_name, properties, viewer.lang)
+        return again(problems, 422)
     try:
         with node.db.transaction() as session:
             record_id = records.create_record(session, viewer.user, node.trail, node.settings.country, data).id
@@ -551,7 +567,7 @@ async def purge(request: Request, viewer: ViewerDep, record_id: str) -> Response
 
 
 @router.get("/records/{record_id}/purge", response_model=None)
-def purge_get(record_id: str) -> Response:
+def purge_get(viewer: ViewerDep, record_id: str) -> Response:
     """The language switch after a refused purge comes back here: show the record."""
     return see_other(f"/records/{record_id}")
 
@@ -618,7 +634,10 @@ async def edit(request: Request, viewer: ViewerDep, record_id: str) -> Response:
             {"version": optional(version) or 0, "properties": properties, "markings": _markings_input(markings)}
         )
     except InputError as exc:
-        return again(input_problems(exc, viewer.lang), 422)
+        with node.db.reading() as session:
+            schema_name = records.get_record(session, viewer.user, record_id).schema
+        problems = input_problems(exc, viewer.lang) + _property_problems(request, schema_name, properties, viewer.lang)
+        return again(problems, 422)
     try:
         with node.db.transaction() as session:
             records.update_record(session, viewer.user, node.trail, record_id, patch)

@@ -302,14 +302,16 @@ def _release_page(
     gettext = gettext_for(lang)
     with node.db.reading() as session:
         release = releases.get_release(session, viewer.user, release_id)
-        items = []
+        items: list[dict[str, Any]] = []
+        captions: dict[str, str] = {}
         for item in release.items:
             try:
-                record: Record | None = records.get_record(session, viewer.user, item.record_id)
+                record = records.get_record(session, viewer.user, item.record_id)
             except NotFoundError:
-                record = None  # a record the viewer may not see is named by its id only
+                items.append({"item": item, "record": None})  # a record the viewer may not see: its id only
+                continue
+            captions[record.id] = record.caption
             items.append({"item": item, "record": record})
-        captions = {i["item"].record_id: i["record"].caption for i in items if i["record"] is not None}
         answering = releases.get_request(session, viewer.user, release.request_id) if release.request_id else None
         user = viewer.user
         return show(
@@ -397,7 +399,7 @@ async def recall(request: Request, viewer: ViewerDep, release_id: int) -> Respon
 
 @router.get("/releases/{release_id:int}/review", response_model=None)
 @router.get("/releases/{release_id:int}/recall", response_model=None)
-def release_action_get(release_id: int) -> Response:
+def release_action_get(viewer: ViewerDep, release_id: int) -> Response:
     """The language switch after a refused form comes back here: show the release."""
     return see_other(f"/releases/{release_id}")
 
@@ -552,7 +554,7 @@ async def refuse_request(request: Request, viewer: ViewerDep, request_id: int) -
 
 
 @router.get("/requests/{request_id:int}/refuse", response_model=None)
-def refuse_get(request_id: int) -> Response:
+def refuse_get(viewer: ViewerDep, request_id: int) -> Response:
     """The language switch after a refused form comes back here: show the request."""
     return see_other(f"/requests/{request_id}")
 
