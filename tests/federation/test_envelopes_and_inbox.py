@@ -224,3 +224,44 @@ def test_pull_cursor_is_stateless_and_tamper_proof(node: Node, us: Node) -> None
         pull.serve_pull(node, "us-node", f"{body}.{'0' * len(mac)}", 2)
     for raw in page["envelopes"] + page2["envelopes"]:
         assert inbox.receive_one(us, raw)[0] == "applied"
+
+
+def test_courier_rotates_keys_in_stream_order(node: Node, us: Node) -> None:
+    """Messages queued before a rotation and its announcement go out under the old key, later ones under the new."""
+    from fastapi.testclient import TestClient
+
+    from alianza.federation import delivery
+    from alianza.web.app import create_app
+
+    _pin(node, us)
+    _pin(us, node)
+    with us.db.transaction() as session:
+        partner = session.get(Partner, "mx-node")
+        assert partner is not None
+        partner.url = "http://testserver"
+    old_id = us.identity.key_id
+    with us.db.transaction() as session:
+        outbox.enqueue(session, "mx-node", "release", 1, _release("before"))
+    new, _ = rotate(us.settings.data_dir)
+    with us.db.transaction() as session:
+        outbox.enqueue(
+            session,
+            "mx-node",
+            "key_rotation",
+            new.key_id,
+            {"key": public_key_text(new.public_key), "overlap_days": 0, "signed_with": old_id},
+        )
+    rotated = open_node(us.settings.config_file)
+    try:
+        with rotated.db.transaction() as session:
+            outbox.enqueue(session, "mx-node", "release", 2, _release("after"))
+        with TestClient(create_app(node)) as client:
+            outcome = delivery.deliver_batch(rotated, "mx-node", client)
+        assert (outcome.delivered, outcome.error) == (3, "")
+    finally:
+        rotated.close()
+    with node.db.reading() as session:
+        assert session.get(Record, "us-node:before") is not None
+        assert session.get(Record, "us-node:after") is not None
+        partner = session.get(Partner, "us-node")
+        assert partner is not None and set(partner.pinned_keys()) == {new.key_id}

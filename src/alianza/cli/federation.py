@@ -50,17 +50,18 @@ def keys_rotate(
 ) -> None:
     """Make a new signing key and announce it to every partner, signed with the old key."""
     with node_from(config) as node:
+        old_id = node.identity.key_id
         identity, _old = rotate(node.settings.data_dir)
         with node.db.transaction() as session:
             for partner in partners.list_partners(session):
-                # queued under the old key's signature? No: the courier signs at send time, so the
-                # announcement must be signed by a key the partner still trusts — the old one, kept retired.
+                # The courier signs this announcement, and everything queued before it, with the old key,
+                # which the partner still trusts; what follows it is signed with the new one.
                 outbox.enqueue(
                     session,
                     partner.name,
                     "key_rotation",
                     identity.key_id,
-                    {"key": public_key_text(identity.public_key), "overlap_days": overlap_days},
+                    {"key": public_key_text(identity.public_key), "overlap_days": overlap_days, "signed_with": old_id},
                 )
             node.trail.append(
                 session,

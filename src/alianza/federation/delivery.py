@@ -93,9 +93,10 @@ def deliver_batch(node: Node, partner_name: str, client: httpx.Client, limit: in
             session.expunge(m)
     if not messages:
         return Outcome()
+    signer = signers(node, partner_name)
     envelopes = [
         env.make(
-            node.identity,
+            signer(int(m.sequence or 0)),
             sender=me,
             recipient=partner_name,
             type=m.kind,
@@ -256,7 +257,7 @@ class Courier:
         self.client.close()
 
 
-def retry_failed(node: Node, partner_name: str) -> int:
+def retry_failed(node: Node, partner_name: str, actor: str = "admin") -> int:
     """Put parked messages back in the queue (after the cause of the refusal was fixed)."""
     with node.db.transaction() as session:
         result = session.execute(
@@ -269,5 +270,8 @@ def retry_failed(node: Node, partner_name: str) -> int:
             .values(failed_at=None, last_error="")
         )
         count = int(getattr(result, "rowcount", 0) or 0)
-        node.trail.append(session, "admin", "federation.retry", "partner", partner_name, {"messages": count})
+        partner = session.get(Partner, partner_name)
+        if partner is not None:
+            partner.failures = 0
+        node.trail.append(session, actor, "federation.retry", "partner", partner_name, {"messages": count})
     return count

@@ -20,6 +20,8 @@ from alianza.errors import NotFoundError, ValidationError
 from alianza.identity import key_fingerprint, load_public_key
 from alianza.store.db import Base, utcnow
 
+RESERVED_NAMES = frozenset({"incoming", "v1", "new"})
+
 
 class Partner(Base):
     __tablename__ = "partners"
@@ -52,6 +54,8 @@ def add_partner(
 ) -> Partner:
     require(actor, Permission.MANAGE_USERS)
     problems = []
+    if name in RESERVED_NAMES:
+        problems.append({"field": "name", "message": "This name is reserved; choose another."})
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         problems.append({"field": "name", "message": "Use letters, digits, dashes or underscores."})
     if not url.startswith(("http://", "https://")):

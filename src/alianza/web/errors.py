@@ -23,7 +23,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(("/api/", "/federation/"))
+    return request.url.path.startswith(("/api/", "/federation/v1/"))
 
 
 def _translate_details(details: Any, gettext: Any) -> Any:

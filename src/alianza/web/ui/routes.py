@@ -2,8 +2,19 @@
 
 from fastapi import APIRouter
 
-from alianza.web.ui import audit, commitments, dashboard, indicators, meetings, records, releases, reports, session
+from alianza.web.ui import (
+    audit,
+    commitments,
+    dashboard,
+    federation,
+    indicators,
+    meetings,
+    records,
+    releases,
+    reports,
+    session,
+)
 
 router = APIRouter(include_in_schema=False)
-for part in (session, dashboard, commitments, meetings, indicators, reports, records, releases, audit):
+for part in (session, dashboard, commitments, meetings, indicators, reports, records, releases, audit, federation):
     router.include_router(part.router)
