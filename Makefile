@@ -29,8 +29,10 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/deptry src
 
+# Two workers (the machine's two cores); each test file stays on one worker so module fixtures
+# (running nodes, a browser) are started once.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
