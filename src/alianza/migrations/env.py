@@ -12,6 +12,8 @@ import alianza.federation.checkpoints
 import alianza.federation.inbox
 import alianza.federation.outbox
 import alianza.federation.partners
+import alianza.matching.models
+import alianza.matching.private_models
 import alianza.records.models
 import alianza.releases.models
 import alianza.store.meta  # noqa: F401  (registers the tables)
