@@ -32,6 +32,8 @@ class NodeSettings(BaseSettings):
     federation_poll_seconds: float = 1.0
     federation_batch: int = 200
     federation_checkpoint_seconds: float = 30.0
+    match_epoch: str = "2026"
+    match_threshold: float | None = None  # None: the private-matching schema's benchmarked default
     database_url: str = "sqlite:///alianza.db"
     secret_key: str = Field(default="", repr=False)
     data_dir: Path = Path(".")

@@ -144,11 +144,18 @@ def _apply_recall(session: Session, node: Node, partner: Partner, payload: dict[
 
 
 def _apply_request(session: Session, node: Node, partner: Partner, payload: dict[str, Any]) -> dict[str, Any]:
+    from alianza.matching.hitnohit import resolve_reference
     from alianza.releases.service import register_request
 
     subject = payload.get("subject")
     if not isinstance(subject, str) or not subject.strip():
         raise _bad("A request says what it is about.")
+    record_ids = [str(r) for r in payload.get("record_ids", [])]
+    behind_hit = resolve_reference(session, partner.name, str(payload.get("reference", "")))
+    if behind_hit is not None:
+        if not behind_hit:
+            raise _bad("The request cites a hit this node never reported.")
+        record_ids = behind_hit
     request = register_request(
         session,
         f"partner:{partner.name}",
@@ -159,7 +166,7 @@ def _apply_request(session: Session, node: Node, partner: Partner, payload: dict
         purpose=str(payload.get("purpose", "")),
         reference=str(payload.get("reference", "")),
         legal_basis=str(payload.get("legal_basis", "")),
-        record_ids=[str(r) for r in payload.get("record_ids", [])],
+        record_ids=record_ids,
     )
     return {"request_id": request.id, "subject": subject}
 
@@ -194,7 +201,21 @@ def _apply_key_rotation(session: Session, node: Node, partner: Partner, payload:
     return {"overlap_days": days}
 
 
+def _apply_match_offer(session: Session, node: Node, partner: Partner, payload: dict[str, Any]) -> dict[str, Any]:
+    from alianza.matching.hitnohit import answer
+
+    return answer(session, node, partner, payload)
+
+
+def _apply_match_result(session: Session, node: Node, partner: Partner, payload: dict[str, Any]) -> dict[str, Any]:
+    from alianza.matching.hitnohit import receive_result
+
+    return receive_result(session, node, partner, payload)
+
+
 HANDLERS = {
+    "match_offer": _apply_match_offer,
+    "match_result": _apply_match_result,
     "release": _apply_release,
     "recall": _apply_recall,
     "request": _apply_request,
