@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck layers unit install clean
+BENCH  := .venv-bench
+BBIN   := $(BENCH)/bin
+BSTAMP := $(BENCH)/.installed-stamp
+
+.PHONY: demo test lint typecheck layers unit install clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +42,25 @@ test: $(STAMP)
 	bash scripts/system-deps.sh
 	$(MAKE) --no-print-directory lint typecheck layers unit
 
+# Benchmarks run the peers side by side in their own environment (never the project's dependencies).
+$(BSTAMP): pyproject.toml benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH)
+	$(BBIN)/pip install --quiet --upgrade pip
+	$(BBIN)/pip install --quiet -e . -r benchmarks/requirements.txt
+	touch $(BSTAMP)
+
+bench: $(STAMP) $(BSTAMP)
+	$(BBIN)/python benchmarks/federation/bench.py
+	$(BBIN)/python benchmarks/matching/er_bench.py --scale
+	$(BBIN)/python benchmarks/matching/private_bench.py
+	$(BBIN)/python benchmarks/matching/screening_bench.py
+	$(BBIN)/python benchmarks/combine.py
+
+bench-quick: $(STAMP) $(BSTAMP)
+	$(BBIN)/python benchmarks/federation/bench.py --quick
+	$(BBIN)/python benchmarks/matching/er_bench.py --quick --only alianza,splink,recordlinkage-logistic --output benchmarks/results/matching_er-quick.json
+	$(BBIN)/python benchmarks/matching/private_bench.py --quick --output benchmarks/results/matching_private-quick.json
+	$(BBIN)/python benchmarks/combine.py --quick
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH) .demo .pytest_cache .mypy_cache .ruff_cache
