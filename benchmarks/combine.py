@@ -41,10 +41,20 @@ def combine(quick: bool = False) -> dict[str, Any]:
     screening = _load(f"matching_screening{suffix}.json") or _load("matching_screening.json")
     datasets: dict[str, dict[str, Any]] = {}
     datasets |= _rows(er.get("results", {}), "entity_resolution/")
-    datasets |= _rows(private.get("results", {}), "private_matching/")
-    datasets |= _rows(screening.get("results", {}), "screening/")
+    datasets |= _rows(private.get("datasets", {}), "private_matching/")
+    for tool, numbers in screening.get("results", {}).items():
+        # screening reports each tool at its best threshold and at a 1% false-positive rate
+        best = numbers.get("best", {})
+        entry = {k: best[k] for k in FIELDS if k in best} | {
+            k: numbers[k] for k in ("seconds", "peak_mib") if k in numbers
+        }
+        entry["threshold"] = best.get("threshold")
+        entry["recall_at_1pct_fpr"] = numbers.get("at_1pct_fpr", {}).get("recall")
+        entry["recall_hypocorisms_nicknames"] = best.get("hypocorism_nickname_recall")
+        datasets.setdefault("screening/generated_ofac_list", {})[tool] = entry
     kernel = private.get("kernel", {})
-    return {"datasets": datasets, "kernel": kernel, "sources": ["matching_er", "matching_private", "matching_screening"]}
+    sources = ["matching_er", "matching_private", "matching_screening"]
+    return {"datasets": datasets, "kernel": kernel, "sources": sources}
 
 
 if __name__ == "__main__":
