@@ -14,6 +14,7 @@ import alianza.federation.outbox
 import alianza.federation.partners
 import alianza.matching.models
 import alianza.matching.private_models
+import alianza.matching.screening_models
 import alianza.records.models
 import alianza.releases.models
 import alianza.store.meta  # noqa: F401  (registers the tables)
