@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from alianza.errors import AlianzaError
 from alianza.federation import envelope as env
@@ -56,6 +56,7 @@ class Receipt:
     acks: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     next_expected: int = 0
+    sender: str = ""
 
 
 def _hash(envelope: env.Envelope) -> str:
@@ -63,54 +64,67 @@ def _hash(envelope: env.Envelope) -> str:
 
 
 def receive_one(node: Node, raw: Any) -> tuple[str, env.Envelope]:
-    """Verify and apply one envelope; returns ('applied' | 'duplicate', envelope) or raises EnvelopeError."""
+    """Verify and apply one envelope in its own transaction; ('applied' | 'duplicate', envelope) or raises."""
+    with node.db.transaction() as session:
+        return _receive_in(session, node, raw)
+
+
+def _receive_in(session: Session, node: Node, raw: Any) -> tuple[str, env.Envelope]:
     from alianza.federation import ingress
 
     envelope = env.parse(raw)
-    me = node.settings.federation_id
-    with node.db.transaction() as session:
-        partner = session.get(Partner, envelope.sender)
-        if partner is None:
-            raise env.UnknownSenderError("Unknown sender {sender}: not a partner of this node.", sender=envelope.sender)
-        env.check(envelope, me=me, keys=partner.pinned_keys())
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            session.execute(select(Partner).where(Partner.name == partner.name).with_for_update())
-            session.refresh(partner)
-        seen = session.scalar(select(InboxEnvelope).where(InboxEnvelope.envelope_id == envelope.id))
-        digest = _hash(envelope)
-        if seen is not None:
-            if seen.payload_hash != digest or seen.sequence != envelope.sequence:
-                raise env.ReplayError("Envelope {id} was already received with other content.", id=envelope.id)
-            partner.last_contact = utcnow()
-            return "duplicate", envelope
-        if envelope.sequence <= partner.inbound_seq:
-            raise env.ReplayError(
-                "Sequence {sequence} from {sender} was already used by another envelope.",
-                sequence=envelope.sequence,
-                sender=envelope.sender,
-            )
-        if envelope.sequence != partner.inbound_seq + 1:
-            raise GapError(
-                "Envelope {sequence} arrived before {expected}; resend from {expected}.",
-                sequence=envelope.sequence,
-                expected=partner.inbound_seq + 1,
-            )
-        payload = env.unseal(envelope.payload, node.identity)
-        summary = ingress.apply(session, node, partner, envelope, payload)
-        session.add(
-            InboxEnvelope(
-                envelope_id=envelope.id,
-                sender=envelope.sender,
-                sequence=envelope.sequence,
-                type=envelope.type,
-                payload_hash=digest,
-                summary=summary,
-            )
-        )
-        partner.inbound_seq = envelope.sequence
+    partner = session.get(Partner, envelope.sender)
+    if partner is None:
+        raise env.UnknownSenderError("Unknown sender {sender}: not a partner of this node.", sender=envelope.sender)
+    env.check(envelope, me=node.settings.federation_id, keys=partner.pinned_keys())
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(select(Partner).where(Partner.name == partner.name).with_for_update())
+        session.refresh(partner)
+    seen = session.scalar(select(InboxEnvelope).where(InboxEnvelope.envelope_id == envelope.id))
+    digest = _hash(envelope)
+    if seen is not None:
+        if seen.payload_hash != digest or seen.sequence != envelope.sequence:
+            raise env.ReplayError("Envelope {id} was already received with other content.", id=envelope.id)
         partner.last_contact = utcnow()
-        session.flush()
+        return "duplicate", envelope
+    if envelope.sequence <= partner.inbound_seq:
+        raise env.ReplayError(
+            "Sequence {sequence} from {sender} was already used by another envelope.",
+            sequence=envelope.sequence,
+            sender=envelope.sender,
+        )
+    if envelope.sequence != partner.inbound_seq + 1:
+        raise GapError(
+            "Envelope {sequence} arrived before {expected}; resend from {expected}.",
+            sequence=envelope.sequence,
+            expected=partner.inbound_seq + 1,
+        )
+    payload = env.unseal(envelope.payload, node.identity)
+    summary = ingress.apply(session, node, partner, envelope, payload)
+    session.add(
+        InboxEnvelope(
+            envelope_id=envelope.id,
+            sender=envelope.sender,
+            sequence=envelope.sequence,
+            type=envelope.type,
+            payload_hash=digest,
+            summary=summary,
+        )
+    )
+    partner.inbound_seq = envelope.sequence
+    partner.last_contact = utcnow()
+    session.flush()
     return "applied", envelope
+
+
+def _receive_batch(node: Node, items: list[Any]) -> Receipt:
+    """The fast path: the whole batch in one transaction (one commit, one fsync), all or nothing."""
+    receipt = Receipt()
+    with node.db.transaction() as session:
+        for raw in items:
+            status, envelope = _receive_in(session, node, raw)
+            receipt.acks.append({"id": envelope.id, "sequence": envelope.sequence, "status": status})
+    return receipt
 
 
 def receive(node: Node, body: Any) -> Receipt:
@@ -120,6 +134,20 @@ def receive(node: Node, body: Any) -> Receipt:
         raise env.MalformedEnvelopeError('Send an envelope or {"envelopes": [...]}.')
     if len(items) > MAX_BATCH:
         raise env.MalformedEnvelopeError("At most {max} envelopes per request.", max=MAX_BATCH)
+    try:
+        receipt = _receive_batch(node, items)
+        sender = str(items[-1].get("sender", "")) if isinstance(items[-1], dict) else ""
+    except AlianzaError:
+        # Something in the batch is refused: apply one by one what precedes it, and name the refusal.
+        receipt = _receive_each(node, items)
+        sender = receipt.sender
+    with node.db.reading() as session:
+        partner = session.get(Partner, sender)
+        receipt.next_expected = (partner.inbound_seq + 1) if partner else 0
+    return receipt
+
+
+def _receive_each(node: Node, items: list[Any]) -> Receipt:
     receipt = Receipt()
     sender = ""
     for raw in items:
@@ -134,9 +162,7 @@ def receive(node: Node, body: Any) -> Receipt:
             break
         sender = envelope.sender
         receipt.acks.append({"id": envelope.id, "sequence": envelope.sequence, "status": status})
-    with node.db.reading() as session:
-        partner = session.get(Partner, sender)
-        receipt.next_expected = (partner.inbound_seq + 1) if partner else 0
+    receipt.sender = sender
     return receipt
 
 
