@@ -12,12 +12,14 @@ from alianza.cli import (
     federation,
     importing,
     indicator,
+    matching,
     meeting,
     node,
     policy,
     records,
     release,
     report,
+    screening,
 )
 
 app = typer.Typer(
@@ -45,6 +47,9 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(federation.keys, name="keys")
 app.add_typer(federation.partner_app, name="partner")
 app.add_typer(federation.federation, name="federation")
+app.add_typer(matching.app, name="match")
+app.add_typer(screening.lists_app, name="lists")
+app.add_typer(screening.screen_app, name="screen")
 
 
 def main() -> None:

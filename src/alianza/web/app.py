@@ -18,7 +18,9 @@ from alianza.node import Node
 from alianza.web import errors
 from alianza.web.api import cooperation as api_cooperation
 from alianza.web.api import federation as api_federation
+from alianza.web.api import matching as api_matching
 from alianza.web.api import records as api_records
+from alianza.web.api import screening as api_screening
 from alianza.web.api import system as api_system
 from alianza.web.api import taxii as api_taxii
 from alianza.web.context import request_lang
@@ -76,6 +78,8 @@ def create_app(node: Node, *, courier: bool = False) -> FastAPI:
     app.include_router(api_system.router, prefix=API_PREFIX)
     app.include_router(api_cooperation.router, prefix=API_PREFIX)
     app.include_router(api_records.router, prefix=API_PREFIX)
+    app.include_router(api_matching.router, prefix=API_PREFIX)
+    app.include_router(api_screening.router, prefix=API_PREFIX)
     app.include_router(api_federation.router)
     app.include_router(api_taxii.router)
     app.include_router(ui_routes.router)

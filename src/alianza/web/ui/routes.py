@@ -8,13 +8,17 @@ from alianza.web.ui import (
     dashboard,
     federation,
     indicators,
+    matching,
     meetings,
     records,
     releases,
     reports,
+    screening,
     session,
 )
 
 router = APIRouter(include_in_schema=False)
 for part in (session, dashboard, commitments, meetings, indicators, reports, records, releases, audit, federation):
     router.include_router(part.router)
+router.include_router(matching.router)
+router.include_router(screening.router)

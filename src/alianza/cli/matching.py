@@ -1,0 +1,198 @@
+"""``alianza match candidates|decide|offer|offers|hits|request``: entity resolution and private hit/no-hit.
+
+The commands call the same services as the API and the UI (``matching.resolution``, ``matching.hitnohit``), so
+the acting user's role and need-to-know apply, and every run, decision, offer and request is audited.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from alianza.accounts.models import User
+from alianza.accounts.permissions import Permission, require
+from alianza.cli.common import ConfigOption, JsonOption, UserOption, acting_user, emit, handles_errors, node_from
+from alianza.errors import ValidationError, problem
+from alianza.matching import hitnohit, resolution
+from alianza.matching.models import MatchDecision
+from alianza.matching.private_models import RECEIVED, SENT, MatchOffer
+from alianza.records.models import Record
+from alianza.vocab import vocabulary
+
+app = typer.Typer(help="Entity resolution and private hit/no-hit matching with the partner.", no_args_is_help=True)
+
+
+def _caption(record: Record | None, record_id: str) -> str:
+    return record.caption if record is not None else record_id
+
+
+def _candidate(row: MatchDecision, left: Record | None, right: Record | None, decider: User | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "score": round(row.score, 4),
+        "weight": round(row.weight, 3),
+        "left": row.left_record_id,
+        "left_caption": _caption(left, row.left_record_id),
+        "right": row.right_record_id,
+        "right_caption": _caption(right, row.right_record_id),
+        "decision": row.decision or "",
+        "decided_by": decider.username if decider is not None else "",
+        "decided_at": row.decided_at.isoformat() if row.decided_at else "",
+        "note": row.note,
+        "explanation": row.explanation,
+    }
+
+
+@app.command("candidates")
+@handles_errors
+def candidates(
+    schema: str = typer.Option("Person", "--schema", help="Person or Company"),
+    threshold: float | None = typer.Option(None, "--threshold", help="Match probability from which to list a pair"),
+    limit: int = typer.Option(200, "--limit"),
+    as_json: bool = JsonOption,
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Run the resolver over the records you may see and list the likely duplicates (audited)."""
+    with node_from(config) as node, node.db.transaction() as session:
+        actor = acting_user(session, user)
+        found = resolution.candidates(session, actor, node.trail, schema=schema, threshold=threshold, limit=limit)
+        rows = [
+            _candidate(
+                r,
+                session.get(Record, r.left_record_id),
+                session.get(Record, r.right_record_id),
+                session.get(User, r.decided_by_id) if r.decided_by_id is not None else None,
+            )
+            for r in found
+        ]
+    if as_json:
+        emit(rows, [], True)
+        return
+    emit(rows, ["id", "score", "left", "left_caption", "right", "right_caption", "decision"], False)
+
+
+@app.command("decide")
+@handles_errors
+def decide(
+    pair_id: int = typer.Argument(..., help="The candidate pair's id (see `alianza match candidates`)"),
+    confirm: bool | None = typer.Option(
+        None, "--confirm/--reject", help="The same entity (--confirm) or different entities (--reject)"
+    ),
+    note: str = typer.Option("", "--note", help="What you checked (kept with the decision and audited)"),
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Confirm or reject a candidate pair; a decision can be revised, each one is audited."""
+    if confirm is None:
+        raise ValidationError(
+            "The input is not valid: {count} problem(s).",
+            details=[problem("decision", "Choose whether to confirm or to reject the match.")],
+            count=1,
+        )
+    with node_from(config) as node, node.db.transaction() as session:
+        row = resolution.decide(session, acting_user(session, user), node.trail, pair_id, confirm, note)
+        decision = row.decision
+    typer.echo(f"Pair {pair_id} {decision}.")
+
+
+@app.command("offer")
+@handles_errors
+def offer(
+    partner: str = typer.Option(..., "--partner", help="The partner node (as pinned with `alianza partner add`)"),
+    record: list[str] = typer.Option(..., "--record", "-r", help="One of our persons to offer (repeatable)"),
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Offer our persons to the partner: only keyed encodings leave, queued for delivery (audited)."""
+    with node_from(config) as node, node.db.transaction() as session:
+        row = hitnohit.send_offer(session, node, acting_user(session, user), partner, list(record))
+        offer_id, count = row.offer_id, row.subject_count
+    typer.echo(f"Offer {offer_id} queued for {partner}: {count} person(s).")
+
+
+@app.command("offers")
+@handles_errors
+def offers(
+    direction: str | None = typer.Option(None, "--direction", help="sent or received (default: both)"),
+    as_json: bool = JsonOption,
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """The offers we sent and those we answered for the partner (counts only, never its subjects)."""
+    directions = [direction] if direction else [SENT, RECEIVED]
+    with node_from(config) as node, node.db.reading() as session:
+        require(acting_user(session, user), Permission.READ_RECORDS)
+        query = select(MatchOffer).where(MatchOffer.direction.in_(directions)).order_by(MatchOffer.id.desc())
+        rows = [
+            {
+                "offer_id": o.offer_id,
+                "direction": o.direction,
+                "partner": o.partner,
+                "subjects": o.subject_count,
+                "status": o.status,
+                "hits": "" if o.hit_count is None else o.hit_count,
+                "created_at": o.created_at.isoformat(timespec="seconds"),
+            }
+            for o in session.scalars(query.limit(200))
+        ]
+    emit(rows, ["offer_id", "direction", "partner", "subjects", "status", "hits", "created_at"], as_json)
+
+
+@app.command("hits")
+@handles_errors
+def hits(
+    offer_id: str | None = typer.Option(None, "--offer", help="Only the hits of this offer"),
+    as_json: bool = JsonOption,
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Our hits: which of our persons the partner also holds, with the score."""
+    with node_from(config) as node, node.db.reading() as session:
+        found = hitnohit.hits(session, acting_user(session, user), offer_id)
+        rows = [
+            {
+                "id": h.id,
+                "record": h.record_id,
+                "caption": _caption(session.get(Record, h.record_id), h.record_id),
+                "partner": h.partner,
+                "score": round(h.score, 4),
+                "offer_id": h.offer_id,
+            }
+            for h in found
+        ]
+    emit(rows, ["id", "record", "caption", "partner", "score", "offer_id"], as_json)
+
+
+@app.command("request")
+@handles_errors
+def request(
+    hit_id: int = typer.Argument(..., help="The hit's id (see `alianza match hits`)"),
+    purpose: str = typer.Option(..., "--purpose", help="A purpose code, e.g. criminal_investigation"),
+    subject: str = typer.Option(..., "--subject", help="What you ask the partner about this person"),
+    legal_basis: str = typer.Option("", "--legal-basis"),
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Turn a hit into a formal request to the partner, queued for delivery (audited)."""
+    if purpose not in vocabulary().markings["purposes"]:
+        raise ValidationError(
+            "The input is not valid: {count} problem(s).",
+            details=[problem("purpose", "Choose one of the options.")],
+            count=1,
+        )
+    with node_from(config) as node, node.db.transaction() as session:
+        hit = hitnohit.request_from_hit(
+            session,
+            node,
+            acting_user(session, user),
+            hit_id,
+            purpose=purpose,
+            subject=subject,
+            legal_basis=legal_basis,
+        )
+        partner = hit.partner
+    typer.echo(f"Request about hit {hit_id} queued for {partner}.")

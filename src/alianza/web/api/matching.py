@@ -1,0 +1,260 @@
+"""API of matching: entity-resolution candidates and the analysts' decisions, private hit/no-hit offers, hits
+and the requests made from them.
+
+The routes are thin: ``matching.resolution`` finds and scores the candidate pairs among the records the caller
+may see and audits each decision; ``matching.hitnohit`` queues offers and requests in the outbox in the same
+transaction and audits them. The offers a node *answered* for the partner are listed by count only: the
+partner's subjects are never stored, so they can never be shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alianza.accounts.models import User
+from alianza.accounts.permissions import Permission, require
+from alianza.errors import ValidationError, problem
+from alianza.federation.outbox import OutboxMessage
+from alianza.matching import hitnohit, resolution
+from alianza.matching.models import MatchDecision
+from alianza.matching.private_models import RECEIVED, SENT, MatchHit, MatchOffer
+from alianza.records.models import Record
+from alianza.records.service import can_see
+from alianza.vocab import vocabulary
+from alianza.web.auth import api_viewer
+from alianza.web.context import Viewer, node_of
+
+router = APIRouter(prefix="/matching", tags=["matching"])
+ViewerDep = Annotated[Viewer, Depends(api_viewer)]
+
+#: The kinds of record the resolver compares (persons by their name parts, companies by their names).
+RESOLVABLE = ("Person", "Company")
+OFFERS_SHOWN = 100
+DECIDED_SHOWN = 200
+
+
+# ---------------------------------------------------------------------------------------------------- shared
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, User]:
+    """The users behind a set of ids (who decided), for display."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
+def decided_pairs(session: Session, actor: User, limit: int = DECIDED_SHOWN) -> list[MatchDecision]:
+    """Pairs an analyst has decided, newest first, both of whose records the actor may see."""
+    require(actor, Permission.READ_RECORDS)
+    query = (
+        select(MatchDecision)
+        .where(MatchDecision.decision.is_not(None))
+        .order_by(MatchDecision.decided_at.desc(), MatchDecision.id.desc())
+    )
+    found: list[MatchDecision] = []
+    for row in session.scalars(query):
+        left, right = session.get(Record, row.left_record_id), session.get(Record, row.right_record_id)
+        if left is not None and right is not None and can_see(actor, left) and can_see(actor, right):
+            found.append(row)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def list_offers(session: Session, actor: User, direction: str, limit: int = OFFERS_SHOWN) -> list[MatchOffer]:
+    """Offers we sent (``sent``) or answered for the partner (``received``), newest first."""
+    require(actor, Permission.READ_RECORDS)
+    query = select(MatchOffer).where(MatchOffer.direction == direction).order_by(MatchOffer.id.desc())
+    return list(session.scalars(query.limit(limit)))
+
+
+def hit_reference(hit: MatchHit) -> str:
+    """The reference a request made from ``hit`` carries (``hitnohit.request_from_hit`` writes the same)."""
+    return f"{hitnohit.MATCH_PREFIX}{hit.offer_id}:{hit.hit_ref}"
+
+
+def requested_at(session: Session, found: Sequence[MatchHit]) -> dict[int, dt.datetime]:
+    """For each hit a request was made from: when the first request was queued."""
+    by_reference = {hit_reference(h): h.id for h in found}
+    if not by_reference:
+        return {}
+    query = (
+        select(OutboxMessage.reference, OutboxMessage.created_at)
+        .where(OutboxMessage.kind == "request", OutboxMessage.reference.in_(list(by_reference)))
+        .order_by(OutboxMessage.id)
+    )
+    out: dict[int, dt.datetime] = {}
+    for reference, created in session.execute(query):
+        out.setdefault(by_reference[reference], created)
+    return out
+
+
+def check_purpose(purpose: str) -> None:
+    """A request's purpose is one of the vocabulary's, as on a release (the service takes any text)."""
+    if purpose not in vocabulary().markings["purposes"]:
+        raise ValidationError(
+            "The input is not valid: {count} problem(s).",
+            details=[problem("purpose", "Choose one of the options.")],
+            count=1,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- views
+
+
+def _record_ref(session: Session, record_id: str) -> dict[str, Any]:
+    record = session.get(Record, record_id)
+    return {
+        "id": record_id,
+        "schema": record.schema if record is not None else None,
+        "caption": record.caption if record is not None else None,
+    }
+
+
+def candidate_view(session: Session, row: MatchDecision, users: dict[int, User]) -> dict[str, Any]:
+    decider = users.get(row.decided_by_id) if row.decided_by_id is not None else None
+    return {
+        "id": row.id,
+        "left": _record_ref(session, row.left_record_id),
+        "right": _record_ref(session, row.right_record_id),
+        "algorithm": row.algorithm,
+        "score": row.score,
+        "weight": row.weight,
+        "explanation": row.explanation,
+        "decision": row.decision,
+        "note": row.note,
+        "decided_by": decider.username if decider is not None else None,
+        "decided_at": _iso(row.decided_at),
+    }
+
+
+def offer_view(row: MatchOffer) -> dict[str, Any]:
+    """An offer without its refs: which record each ref stands for never leaves the node's own tables."""
+    return {
+        "offer_id": row.offer_id,
+        "direction": row.direction,
+        "partner": row.partner,
+        "subject_count": row.subject_count,
+        "status": row.status,
+        "hit_count": row.hit_count,
+        "created_at": _iso(row.created_at),
+        "answered_at": _iso(row.answered_at),
+    }
+
+
+def hit_view(session: Session, hit: MatchHit, requested: dt.datetime | None) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "offer_id": hit.offer_id,
+        "partner": hit.partner,
+        "record": _record_ref(session, hit.record_id),
+        "score": hit.score,
+        "reference": hit_reference(hit),
+        "requested_at": _iso(requested),
+        "created_at": _iso(hit.created_at),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- resolution
+
+
+class DecisionBody(BaseModel):
+    confirm: bool
+    note: str = Field(default="", max_length=2000)
+
+
+@router.get("/candidates")
+def list_candidates(
+    request: Request,
+    viewer: ViewerDep,
+    schema: Literal["Person", "Company"] = "Person",
+    threshold: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Run the resolver over the records you may see; the likely duplicates, decided or not (audited)."""
+    node = node_of(request)
+    with node.db.transaction() as session:
+        rows = resolution.candidates(session, viewer.user, node.trail, schema=schema, threshold=threshold, limit=limit)
+        users = user_names(session, (r.decided_by_id for r in rows))
+        return [candidate_view(session, r, users) for r in rows]
+
+
+@router.post("/candidates/{pair_id}/decision")
+def decide_candidate(request: Request, viewer: ViewerDep, pair_id: int, body: DecisionBody) -> dict[str, Any]:
+    """Confirm (the same entity) or reject (different entities) a candidate pair; audited, revisable."""
+    node = node_of(request)
+    with node.db.transaction() as session:
+        row = resolution.decide(session, viewer.user, node.trail, pair_id, body.confirm, body.note)
+        return candidate_view(session, row, user_names(session, [row.decided_by_id]))
+
+
+# ---------------------------------------------------------------------------------------------------- hit/no-hit
+
+
+class OfferBody(BaseModel):
+    partner: str = Field(min_length=1)
+    record_ids: list[str] = Field(min_length=1)
+
+
+class HitRequestBody(BaseModel):
+    purpose: str = Field(min_length=1)
+    subject: str = Field(min_length=1, max_length=2000)
+    legal_basis: str = ""
+
+
+@router.post("/offers", status_code=201)
+def send_offer(request: Request, viewer: ViewerDep, body: OfferBody) -> dict[str, Any]:
+    """Offer our persons to the partner: keyed encodings only leave, queued with the offer (audited)."""
+    node = node_of(request)
+    with node.db.transaction() as session:
+        row = hitnohit.send_offer(session, node, viewer.user, body.partner, body.record_ids)
+        return offer_view(row)
+
+
+@router.get("/offers")
+def get_offers(
+    request: Request, viewer: ViewerDep, direction: Literal["sent", "received"] | None = None
+) -> list[dict[str, Any]]:
+    """The offers we sent, then those we answered for the partner (counts only: never its subjects)."""
+    directions = [direction] if direction else [SENT, RECEIVED]
+    with node_of(request).db.reading() as session:
+        return [offer_view(o) for d in directions for o in list_offers(session, viewer.user, d)]
+
+
+@router.get("/hits")
+def get_hits(request: Request, viewer: ViewerDep, offer_id: str | None = None) -> list[dict[str, Any]]:
+    """Our hits: which of our persons the partner also holds, with the score."""
+    with node_of(request).db.reading() as session:
+        found = hitnohit.hits(session, viewer.user, offer_id)
+        asked = requested_at(session, found)
+        return [hit_view(session, h, asked.get(h.id)) for h in found]
+
+
+@router.post("/hits/{hit_id}/request", status_code=202)
+def request_from_hit(request: Request, viewer: ViewerDep, hit_id: int, body: HitRequestBody) -> dict[str, Any]:
+    """Ask the partner about a hit: a formal request, queued for delivery, which the partner reviews."""
+    check_purpose(body.purpose)
+    node = node_of(request)
+    with node.db.transaction() as session:
+        hit = hitnohit.request_from_hit(
+            session,
+            node,
+            viewer.user,
+            hit_id,
+            purpose=body.purpose,
+            subject=body.subject,
+            legal_basis=body.legal_basis,
+        )
+        return hit_view(session, hit, requested_at(session, [hit]).get(hit.id))
