@@ -33,14 +33,16 @@ def _key(found: bloom.Candidates) -> list[tuple[int, int, int]]:
     return sorted(zip(found.rows.tolist(), found.cols.tolist(), bits.tolist(), strict=True))
 
 
+ISAS = ("avx512vpopcntdq", "popcnt", "baseline")  # each capped to what the CPU has
+
+
 @contextmanager
-def _popcnt(flag: bool) -> Iterator[None]:
-    previous = _dice.set_popcnt(True)
-    _dice.set_popcnt(flag)
+def _isa(name: str) -> Iterator[None]:
+    previous = _dice.set_isa(name)
     try:
         yield
     finally:
-        _dice.set_popcnt(previous)
+        _dice.set_isa(previous)
 
 
 def _same_dense(a: bloom.U64, b: bloom.U64, threshold: float, **kw: Any) -> int:
@@ -68,9 +70,9 @@ def _edges(values: list[float]) -> list[float]:
 
 
 @settings(max_examples=80, deadline=None)
-@given(ROWS, ROWS, st.floats(min_value=-0.1, max_value=1.1), st.booleans())
-def test_dense_equals_numpy(a: list[list[int]], b: list[list[int]], threshold: float, popcnt: bool) -> None:
-    with _popcnt(popcnt):
+@given(ROWS, ROWS, st.floats(min_value=-0.1, max_value=1.1), st.sampled_from(ISAS))
+def test_dense_equals_numpy(a: list[list[int]], b: list[list[int]], threshold: float, isa: str) -> None:
+    with _isa(isa):
         for score in ("dice", "segments"):
             _same_dense(_array(a), _array(b), threshold, score=score)
 
@@ -88,17 +90,19 @@ def test_threshold_edge_equals_numpy(a: list[list[int]], b: list[list[int]], dat
     dice = [_exact_dice(x, y) for x in a for y in b]
     for score, values in (("dice", dice), ("segments", segs)):
         for threshold in data.draw(st.lists(st.sampled_from(_edges(values)), min_size=1, max_size=4)):
-            _same_dense(fa, fb, threshold, score=score)
+            for isa in ISAS:
+                with _isa(isa):
+                    _same_dense(fa, fb, threshold, score=score)
 
 
 @settings(max_examples=80, deadline=None)
-@given(ROWS, ROWS, st.booleans())
-def test_pair_scores_equal_numpy(a: list[list[int]], b: list[list[int]], popcnt: bool) -> None:
+@given(ROWS, ROWS, st.sampled_from(ISAS))
+def test_pair_scores_equal_numpy(a: list[list[int]], b: list[list[int]], isa: str) -> None:
     if not a or not b:
         return
     rows = np.repeat(np.arange(len(a), dtype=np.int64), len(b))
     cols = np.tile(np.arange(len(b), dtype=np.int64), len(a))
-    with _popcnt(popcnt):
+    with _isa(isa):
         for score in ("dice", "segments"):
             want = bloom.pair_scores(_array(a), _array(b), rows, cols, score=score, kernel="numpy")
             got = bloom.pair_scores(_array(a), _array(b), rows, cols, score=score, kernel="c")
@@ -136,9 +140,11 @@ def test_realistic_filters_many_blocks_tiles_and_threads() -> None:
     b = filters(2300, 0.22)
     noise = (rng.random((150, 1024)) < 0.03).astype(np.uint8)
     b[: 150 * 15 : 15] = a ^ np.packbits(noise, axis=1, bitorder="little").view("<u8").astype(np.uint64)
-    for threshold in (0.0, 0.3, 0.7, 0.76, 0.9):
-        for score in ("dice", "segments"):
-            _same_dense(a, b, threshold, score=score)
+    for isa in ISAS:
+        with _isa(isa):
+            for threshold in (0.0, 0.3, 0.7, 0.76, 0.9):
+                for score in ("dice", "segments"):
+                    _same_dense(a, b, threshold, score=score)
     assert _same_dense(a, b, 0.76) >= 140
     rows = rng.integers(0, 150, 5000)
     cols = rng.integers(0, 2300, 5000)
@@ -164,9 +170,14 @@ def test_other_schema_shapes() -> None:
         words=8,
         segments=tuple(
             bloom.Segment(n, lo, w, weight)
-            for n, lo, w, weight in (("s0", 0, 3, 0.37), ("s1", 3, 1, 0.11), ("s2", 4, 2, 0.29), ("s3", 6, 1, 0.13),
-                                     ("s4", 7, 1, 0.1))
-        ),  # fmt: skip
+            for n, lo, w, weight in (
+                ("s0", 0, 3, 0.37),
+                ("s1", 3, 1, 0.11),
+                ("s2", 4, 2, 0.29),
+                ("s3", 6, 1, 0.13),
+                ("s4", 7, 1, 0.1),
+            )
+        ),
         fields=(),
         threshold=0.5,
     )
@@ -191,6 +202,9 @@ def test_buffers_indices_and_errors() -> None:
     unaligned = memoryview(raw)[1:]
     want = _dice.dense_dice(a, a, 16, 0.1, 1)
     assert _dice.dense_dice(unaligned, a.tobytes(), 16, 0.1, 1) == want
+    assert _dice.dense_dice(a, unaligned, 16, 0.1, 1) == want
+    with pytest.raises(ValueError):
+        _dice.set_isa("sse9")
     g, w = np.array([[0, 16]], np.int32).tobytes(), np.ones(1, np.float32).tobytes()
     with pytest.raises(ValueError):
         _dice.dense_dice(a.tobytes()[:-8], a, 16, 0.5, 1)
