@@ -248,7 +248,7 @@ def profiling(pids: dict[str, int], seconds: int, out_dir: Path) -> Iterator[dic
     if tool and seconds > 0:
         for name, pid in pids.items():
             outputs[name] = out_dir / f"profile-{name}.txt"
-            cmd = [tool, "record", "--pid", str(pid), "-d", str(seconds), "-r", "50", "--format", "raw"]
+            cmd = [tool, "record", "--pid", str(pid), "-d", str(seconds), "-r", "50", "--format", "raw", "--idle"]
             procs.append(
                 subprocess.Popen(
                     [*cmd, "-o", str(outputs[name]), "--nonblocking"],
@@ -269,28 +269,34 @@ def profiling(pids: dict[str, int], seconds: int, out_dir: Path) -> Iterator[dic
                 proc.wait(timeout=10)
 
 
-def top_frames(raw: Path, limit: int = 12) -> dict[str, list[tuple[str, float]]]:
-    """Self and inclusive shares of samples per function, from py-spy's collapsed stacks."""
+#: The function each node's federation work runs under: the profile is read as shares of its wall time.
+WORK = {"sender": "deliver_batch (", "receiver": "receive_one ("}
+
+
+def top_frames(raw: Path, root: str, limit: int = 12) -> dict[str, Any]:
+    """Where the wall time of one node's federation work goes, from py-spy's collapsed stacks (``--idle``, so a
+    thread waiting for the disk or for the partner counts): self and inclusive shares of the samples under
+    ``root``, and how many samples that was."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit():
+        frames = stack.split(";")
+        if not count_text.isdigit() or not any(root in f for f in frames):
             continue
         count = int(count_text)
-        frames = [f.split(":")[0] + ")" if ":" in f else f for f in stack.split(";")[1:]]  # drop the process frame
-        frames = [f.replace(str(ROOT) + "/src/", "").replace(sys.prefix, "venv") for f in frames]
-        if not frames:
-            continue
+        frames = frames[next(i for i, f in enumerate(frames) if root in f) :]
+        frames = [f.split(":")[0] + ")" if ":" in f else f for f in frames]  # a function, not a line
         total += count
         own[frames[-1]] += count
-        for frame in set(frames):
+        for frame in set(frames[1:]):
             inclusive[frame] += count
     share = (lambda c: round(100 * c / total, 1)) if total else (lambda c: 0.0)
     return {
+        "samples": total,
         "self": [(f, share(c)) for f, c in own.most_common(limit)],
-        "inclusive": [(f, share(c)) for f, c in inclusive.most_common(limit * 3)],
+        "inclusive": [(f, share(c)) for f, c in inclusive.most_common(limit * 2)],
     }
 
 
@@ -353,7 +359,7 @@ def run_nodes(
                     print(f"  {seen:>7}/{records} applied, {rate:,.0f}/s so far", flush=True)
             seconds = time.monotonic() - t0
             memory = {"sender": memory_mib(sender.process.pid), "receiver": memory_mib(receiver.process.pid)}
-        profile = {name: top_frames(path) for name, path in profiles.items() if path.exists()}
+        profile = {name: top_frames(path, WORK[name]) for name, path in profiles.items() if path.exists()}
     finally:
         stop(sender.process)
         stop(receiver.process)
@@ -469,10 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     print(f"written to {output}" + (f"; nodes kept in {base}" if args.keep else ""))
     for name, frames in profile.items():
-        print(f"\n{name}: top functions by own samples (% of samples)")
+        print(f"\n{name}: share of the wall time under {WORK[name]}…) ({frames['samples']} samples), own time")
         for frame, pct in frames["self"]:
             print(f"  {pct:5.1f}%  {frame}")
-        print(f"{name}: top functions including callees")
+        print(f"{name}: including callees")
         for frame, pct in frames["inclusive"]:
             print(f"  {pct:5.1f}%  {frame}")
     return 0

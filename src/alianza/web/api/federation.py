@@ -14,6 +14,16 @@ from alianza.federation.partners import list_partners
 from alianza.federation.signing import verify_request
 from alianza.web.context import node_of
 
+BODY_OVERHEAD = 256 * 1024
+
+
+class BodyTooLargeError(env.EnvelopeError):
+    """A body over the limit, refused while it streams in (whether or not it declared its length)."""
+
+    code = "too_large"
+    http_status = 413
+
+
 # Node-to-node protocol, not part of the user API: documented in docs/architecture.md, kept out of OpenAPI.
 router = APIRouter(prefix="/federation/v1", tags=["federation"], include_in_schema=False)
 
@@ -34,10 +44,24 @@ def _signed_sender(request: Request) -> str:
 async def receive(request: Request) -> JSONResponse:
     """Receive one envelope or ``{"envelopes": [...]}``; answers with a signed acknowledgement."""
     node = node_of(request)
+    limit = node.settings.upload_max_bytes + BODY_OVERHEAD
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # a chunked body has no Content-Length: count as it arrives
+        size += len(chunk)
+        if size > limit:
+            refused = BodyTooLargeError(
+                "The request is larger than the limit of {limit} MiB.", limit=round(limit / 2**20, 1)
+            )
+            inbox.logger.warning("Refused envelope from %s: %s (%s)", request.client, refused.render(), refused.code)
+            raise refused
+        chunks.append(chunk)
     try:
-        body = json.loads(await request.body())
+        body = json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError):
-        raise env.MalformedEnvelopeError("The body is not JSON.") from None
+        malformed = env.MalformedEnvelopeError("The body is not JSON.")
+        inbox.logger.warning("Refused envelope from %s: %s (%s)", request.client, malformed.render(), malformed.code)
+        raise malformed from None
     from starlette.concurrency import run_in_threadpool
 
     receipt = await run_in_threadpool(inbox.receive, node, body)
