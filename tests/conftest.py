@@ -116,3 +116,20 @@ def api(app_client: TestClient, node: Node, coordinator: User) -> TestClient:
     """A client authenticated as the coordinator with an API token."""
     app_client.headers["Authorization"] = f"Bearer {token_for(node, coordinator)}"
     return app_client
+
+
+@pytest.fixture
+def us(tmp_path: Path) -> Iterator[Node]:
+    """A second node, the US one (on SQLite), for tests that federate two nodes in process."""
+    config = init_node(
+        tmp_path / "us",
+        country="US",
+        name="US",
+        database_url=None,
+        admin_username="admin",
+        admin_password=PASSWORD,
+        admin_agency="us_state",
+    )
+    opened = open_node(config)
+    yield opened
+    opened.close()

@@ -3,39 +3,18 @@ pinned partner, hits and the request made from a hit. Every test runs on SQLite 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from alianza.accounts.models import User
 from alianza.audit.models import AuditEntry
 from alianza.federation.outbox import OutboxMessage
-from alianza.node import Node, init_node, open_node
+from alianza.node import Node
 from tests.api.helpers import assert_error, detail_fields
-from tests.conftest import PASSWORD, make_user, token_for
-from tests.federation.test_envelopes_and_inbox import _pin
+from tests.conftest import make_user, token_for
 from tests.matching.test_resolution_db import _seed
+from tests.support.federation import pin as _pin
 from tests.web.test_matching_ui import add_hit, outbox_of
-
-
-@pytest.fixture
-def us(tmp_path: Path) -> Iterator[Node]:
-    """The partner: a US node on SQLite."""
-    config = init_node(
-        tmp_path / "us",
-        country="US",
-        name="US",
-        database_url=None,
-        admin_username="admin",
-        admin_password=PASSWORD,
-        admin_agency="us_state",
-    )
-    node = open_node(config)
-    yield node
-    node.close()
 
 
 def bearer(client: TestClient, node: Node, user: User) -> TestClient:

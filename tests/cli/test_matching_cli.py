@@ -17,8 +17,8 @@ from alianza.matching.models import MatchDecision
 from alianza.node import Node, init_node, open_node
 from tests.cli.conftest import alianza, ok
 from tests.conftest import PASSWORD, make_user
-from tests.federation.test_envelopes_and_inbox import _pin
 from tests.matching.test_resolution_db import _seed
+from tests.support.federation import pin as _pin
 from tests.web.test_matching_ui import add_hit
 
 

@@ -3,81 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from alianza.accounts.models import User
-from alianza.accounts.service import get_user
 from alianza.federation import envelope as env
 from alianza.federation import inbox, outbox, pull
 from alianza.federation.inbox import InboxEnvelope
-from alianza.federation.partners import Partner, add_partner
+from alianza.federation.partners import Partner
 from alianza.identity import NodeIdentity, public_key_text, rotate
-from alianza.node import Node, init_node, open_node
+from alianza.node import Node, open_node
 from alianza.records.models import Record
-from tests.conftest import PASSWORD
-
-
-@pytest.fixture
-def us(tmp_path: Path) -> Iterator[Node]:
-    """A second node (the US one, on SQLite) to play the sender."""
-    config = init_node(
-        tmp_path / "us",
-        country="US",
-        name="US",
-        database_url=None,
-        admin_username="admin",
-        admin_password=PASSWORD,
-        admin_agency="us_state",
-    )
-    node = open_node(config)
-    yield node
-    node.close()
-
-
-def _pin(receiver: Node, sender: Node) -> None:
-    with receiver.db.transaction() as session:
-        admin: User = get_user(session, "admin")
-        add_partner(
-            session,
-            admin,
-            name=sender.settings.federation_id,
-            url="http://127.0.0.1:9",
-            country=sender.settings.country,
-            key=public_key_text(sender.identity.public_key),
-            seal_key=sender.identity.seal_public_text,
-        )
-
-
-def _release(entity_id: str = "p1", name: str = "John Doe") -> dict[str, Any]:
-    return {
-        "release_id": 1,
-        "recipient_agency": "mx_fgr",
-        "purpose": "criminal_investigation",
-        "entities": [
-            {
-                "id": entity_id,
-                "schema": "Person",
-                "properties": {"name": [name]},
-                "alianza:markings": {
-                    "tlp": "AMBER",
-                    "handling": "H0",
-                    "origin_agency": "us_dea",
-                    "origin_country": "US",
-                    "source_reliability": "B",
-                    "info_accuracy": "2",
-                    "legal_basis": "us_title21",
-                    "purpose": "criminal_investigation",
-                    "retention_review": "2030-01-01",
-                },
-            }
-        ],
-    }
+from tests.support.federation import pin as _pin
+from tests.support.federation import release_payload as _release
 
 
 def _send(

@@ -7,9 +7,6 @@ answers it with a release through the US release gate and a US reviewer approves
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -19,31 +16,15 @@ from alianza.federation import delivery
 from alianza.federation.partners import Partner
 from alianza.matching import hitnohit
 from alianza.matching.private_models import MatchHit
-from alianza.node import Node, init_node, open_node
+from alianza.node import Node
 from alianza.records import service as records
 from alianza.records.models import Record
 from alianza.records.schemas import RecordInput
 from alianza.releases import service as releases
 from alianza.releases.models import InfoRequest
 from alianza.web.app import create_app
-from tests.conftest import PASSWORD, make_user
-from tests.federation.test_envelopes_and_inbox import _pin
-
-
-@pytest.fixture
-def us(tmp_path: Path) -> Iterator[Node]:
-    config = init_node(
-        tmp_path / "us",
-        country="US",
-        name="US",
-        database_url=None,
-        admin_username="admin",
-        admin_password=PASSWORD,
-        admin_agency="us_state",
-    )
-    node = open_node(config)
-    yield node
-    node.close()
+from tests.conftest import make_user
+from tests.support.federation import pin as _pin
 
 
 def _person(node: Node, actor: User, name: str, born: str, agency: str, basis: str) -> str:

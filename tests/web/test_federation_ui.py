@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,11 @@ from alianza.federation.outbox import OutboxMessage
 from alianza.federation.partners import Partner, add_key, add_partner
 from alianza.i18n import catalog_msgids
 from alianza.identity import public_key_text
-from alianza.node import Node, init_node, open_node
+from alianza.node import Node
 from alianza.store.db import utcnow
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import make_user
+from tests.support.federation import pin as _pin
+from tests.support.federation import release_payload as _release
 from tests.web.test_ui import MSGID, WEB, csrf, signed_in
 
 PARTNER = "us-node"
@@ -41,65 +42,8 @@ CATALOG = WEB.parent / "locales" / "es" / "LC_MESSAGES" / "federation_ui.po"
 
 
 @pytest.fixture
-def us(tmp_path: Path) -> Iterator[Node]:
-    """A second node (the US one, on SQLite) to play the sender."""
-    config = init_node(
-        tmp_path / "us",
-        country="US",
-        name="US",
-        database_url=None,
-        admin_username="admin",
-        admin_password=PASSWORD,
-        admin_agency="us_state",
-    )
-    node = open_node(config)
-    yield node
-    node.close()
-
-
-@pytest.fixture
 def analyst_es(node: Node) -> User:
     return make_user(node, "analista", "analyst", "mx_fgr", lang="es")
-
-
-def _pin(receiver: Node, sender: Node) -> None:
-    with receiver.db.transaction() as session:
-        admin: User = get_user(session, "admin")
-        add_partner(
-            session,
-            admin,
-            name=sender.settings.federation_id,
-            url="http://127.0.0.1:9",
-            country=sender.settings.country,
-            key=public_key_text(sender.identity.public_key),
-            seal_key=sender.identity.seal_public_text,
-        )
-
-
-def _release(entity_id: str = "p1", name: str = "John Doe") -> dict[str, Any]:
-    return {
-        "release_id": 1,
-        "recipient_agency": "mx_fgr",
-        "purpose": "criminal_investigation",
-        "entities": [
-            {
-                "id": entity_id,
-                "schema": "Person",
-                "properties": {"name": [name]},
-                "alianza:markings": {
-                    "tlp": "AMBER",
-                    "handling": "H0",
-                    "origin_agency": "us_dea",
-                    "origin_country": "US",
-                    "source_reliability": "B",
-                    "info_accuracy": "2",
-                    "legal_basis": "us_title21",
-                    "purpose": "criminal_investigation",
-                    "retention_review": "2030-01-01",
-                },
-            }
-        ],
-    }
 
 
 def _send(sender: Node, receiver: Node, sequence: int, payload: dict[str, Any], kind: str = "release") -> None:

@@ -9,7 +9,6 @@ scraped from the page, as a browser sends it; users sign in through the /login f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,33 +21,16 @@ from alianza.federation.outbox import OutboxMessage
 from alianza.i18n import catalog_msgids
 from alianza.matching.models import MatchDecision
 from alianza.matching.private_models import MatchHit, MatchOffer
-from alianza.node import Node, init_node, open_node
-from tests.conftest import PASSWORD, make_user
-from tests.federation.test_envelopes_and_inbox import _pin
+from alianza.node import Node
+from tests.conftest import make_user
 from tests.matching.test_resolution_db import _seed
+from tests.support.federation import pin as _pin
 from tests.web.test_ui import MSGID, WEB, count, csrf, signed_in
 
 CATALOG = WEB.parent / "locales" / "es" / "LC_MESSAGES" / "matching_ui.po"
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def us(tmp_path: Path) -> Iterator[Node]:
-    """The partner: a US node on SQLite."""
-    config = init_node(
-        tmp_path / "us",
-        country="US",
-        name="US",
-        database_url=None,
-        admin_username="admin",
-        admin_password=PASSWORD,
-        admin_agency="us_state",
-    )
-    node = open_node(config)
-    yield node
-    node.close()
 
 
 @pytest.fixture
