@@ -147,3 +147,67 @@ def retention(
             for r in service.retention_queue(session, acting_user(session, user), within)
         ]
     emit(rows, ["id", "review", "schema", "caption"], as_json)
+
+
+@app.command("import")
+@handles_errors
+def import_(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="FtM JSON lines, CSV or a STIX 2.1 bundle"),
+    fmt: str = typer.Option(..., "--format", help="ftm, csv or stix"),
+    mapping: Path | None = typer.Option(None, "--mapping", help="CSV column mapping (YAML), required for csv"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate everything and write nothing"),
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Import records; the whole file is validated first and a file with any bad entry writes nothing."""
+    from alianza.records import interchange
+
+    text = file.read_text(encoding="utf-8-sig")
+    with node_from(config) as node, node.db.transaction() as session:
+        actor = acting_user(session, user)
+        country = node.settings.country
+        if fmt == "ftm":
+            summary = interchange.import_ftm(session, actor, node.trail, country, text)
+        elif fmt == "stix":
+            summary = interchange.import_stix(session, actor, node.trail, country, text)
+        elif fmt == "csv":
+            if mapping is None:
+                raise typer.BadParameter("A CSV import needs --mapping.", param_hint="--mapping")
+            spec = interchange.load_mapping(mapping.read_text(encoding="utf-8"))
+            summary = interchange.import_csv(session, actor, node.trail, country, text, spec)
+        else:
+            raise typer.BadParameter("Use ftm, csv or stix.", param_hint="--format")
+        if dry_run:
+            session.rollback()
+    skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.skipped.items()))
+    prefix = "Dry run, nothing written: would create" if dry_run else "Created"
+    typer.echo(f"{prefix} {summary.created} record(s)" + (f"; skipped {skipped}" if skipped else "") + ".")
+
+
+@app.command("export")
+@handles_errors
+def export(
+    fmt: str = typer.Option(..., "--format", help="ftm or stix"),
+    output: Path = typer.Option(..., "-o", "--output"),
+    schema: str | None = typer.Option(None, "--schema"),
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
+) -> None:
+    """Export the records you may see (audited); markings travel with them."""
+    import json as json_module
+
+    from alianza.records import interchange
+
+    with node_from(config) as node, node.db.transaction() as session:
+        actor = acting_user(session, user)
+        found = service.search_records(session, actor, node.trail, service.RecordFilter(schema=schema), limit=100_000)
+        if fmt == "ftm":
+            body = "".join(line + "\n" for line in interchange.export_ftm(found))
+        elif fmt == "stix":
+            bundle = interchange.export_stix(found, node.settings.node_name, node.settings.country)
+            body = json_module.dumps(bundle, indent=2, ensure_ascii=False)
+        else:
+            raise typer.BadParameter("Use ftm or stix.", param_hint="--format")
+        node.trail.append(session, actor, "record.exported", "record", "*", {"format": fmt, "count": len(found)})
+    output.write_text(body, encoding="utf-8")
+    typer.echo(f"Wrote {len(found)} record(s) to {output}.")
