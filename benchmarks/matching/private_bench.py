@@ -2,7 +2,11 @@
 
 Runs in its own virtual environment, never the project's: ``python3 -m venv .venv-bench && .venv-bench/bin/pip
 install anonlink clkhash recordlinkage numpy && .venv-bench/bin/pip install -e .``, then
-``.venv-bench/bin/python benchmarks/matching/private_bench.py [--quick] [--output PATH]``.
+``.venv-bench/bin/python benchmarks/matching/private_bench.py [--quick] [--output PATH] [--schema NAME]``.
+``--schema alianza-clk-v2`` encodes our side with the address segment (v1, the default, has none);
+``--febrl4-only`` re-runs only our FEBRL4 row (the threshold sweep and the row at the schema's default threshold)
+and merges it into the existing ``--output`` file, the previous row of ours kept under ``alianza_private_<old
+schema>``.
 
 (a) Kernel: Dice coefficients of the same 1024-bit filters (our encodings of FEBRL4, 5,000 × 5,000) by our kernel
     (``bloom.dense_candidates(score="dice")``: the C extension ``alianza.matching._dice`` when built, one thread
@@ -167,12 +171,13 @@ def peak_mib() -> float:
 
 
 def run_ours(
-    left: list[dict[str, Any]], right: list[dict[str, Any]], threshold: float | None
+    left: list[dict[str, Any]], right: list[dict[str, Any]], threshold: float | None, schema_name: str
 ) -> tuple[list[tuple[str, str, float]], dict[str, Any]]:
-    from alianza.matching import private
+    from alianza.matching import bloom, private
 
-    offer = private.make_offer(left, SECRET)
-    answer = private.answer_offer(offer.payload, right, SECRET, threshold)
+    schema = bloom.schema_named(schema_name)
+    offer = private.make_offer(left, SECRET, schema=schema)
+    answer = private.answer_offer(offer.payload, right, SECRET, threshold, schema=schema)
     hits = private.read_result(answer.payload, offer)
     pairs = [(h.record_id, answer.local_hits[h.hit_ref], h.score) for h in hits]
     size = len(json.dumps(offer.payload)) + len(json.dumps(answer.payload))
@@ -223,7 +228,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     base = peak_mib()
     start = time.perf_counter()
     if args.tool == "ours":
-        pairs, extra = run_ours(left, right, args.threshold)
+        pairs, extra = run_ours(left, right, args.threshold, args.schema)
     else:
         pairs, extra = run_anonlink(
             left, right, args.threshold if args.threshold is not None else SWEEP[0], args.dataset
@@ -334,6 +339,43 @@ def best_threshold(sweep: dict[str, dict[str, float]]) -> float:
     return float(max(sweep, key=lambda t: (sweep[t]["f1"], -float(t))))
 
 
+def ours_row(dataset: str, n: int, threshold: float, schema_name: str) -> dict[str, Any]:
+    """Our row: one run at 0.5 for the F1 sweep, one timed run at ``threshold``."""
+    common = ("--worker", "ours", dataset, "--n", str(n), "--schema", schema_name)
+    sweep = spawn(*common, "--threshold", "0.5")["sweep"]
+    row = spawn(*common, "--threshold", str(threshold))
+    row["threshold"] = threshold
+    row["schema"] = schema_name
+    row["sweep"] = {t: sweep[t]["f1"] for t in sweep}
+    return row
+
+
+def febrl4_only(args: argparse.Namespace) -> None:
+    """Re-run our FEBRL4 row under ``--schema`` and merge it into ``--output``; the peer's row and the rest stay."""
+    from alianza.matching import bloom
+
+    schema = bloom.schema_named(args.schema)
+    report: dict[str, Any] = json.loads(args.output.read_text())
+    rows: dict[str, Any] = report["datasets"]["febrl4_5000x5000"]
+    old = rows["alianza_private"]
+    old_name = old.get("schema", report["schema"]["name"])
+    if old_name != schema.name:
+        rows[f"alianza_private_{old_name}"] = old | {"schema": old_name}
+    threshold = args.threshold if args.threshold is not None else schema.threshold
+    new = ours_row("febrl4", 5000, threshold, schema.name)
+    new["schema_fingerprint"] = schema.fingerprint
+    new["dice_comparisons_per_s"] = old.get("dice_comparisons_per_s")
+    rows["alianza_private"] = new
+    rows["ratio_seconds_anonlink_over_ours"] = round(rows["clkhash_anonlink"]["seconds"] / max(new["seconds"], 1e-9), 2)
+    print(
+        f"febrl4 {schema.name} t={threshold:.2f} P={new['precision']:.4f} R={new['recall']:.4f} F1={new['f1']:.4f} "
+        f"{new['seconds']:.2f}s {new['peak_mib']:.1f} MiB",
+        flush=True,
+    )
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Spanish set at 5,000 and fewer kernel rounds")
@@ -345,6 +387,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--schema", default="alianza-clk-v1", help="our encoding schema (alianza-clk-v1 or -v2)")
+    parser.add_argument("--febrl4-only", action="store_true", help="re-run only our FEBRL4 row, merge into --output")
     args = parser.parse_args()
     if args.worker:
         args.tool, args.dataset = args.worker
@@ -356,12 +400,16 @@ def main() -> None:
 
     from alianza.matching import bloom
 
+    if args.febrl4_only:
+        febrl4_only(args)
+        return
+    schema = bloom.schema_named(args.schema)
     spanish_n = 5_000 if args.quick else args.spanish_n
-    default = bloom.DEFAULT_SCHEMA.threshold
+    default = schema.threshold
     report: dict[str, Any] = {
         "benchmark": "private hit/no-hit matching vs clkhash + anonlink",
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "schema": {"name": bloom.SCHEMA, "fingerprint": bloom.DEFAULT_SCHEMA.fingerprint},
+        "schema": {"name": schema.name, "fingerprint": schema.fingerprint},
     }
     print("kernel …", flush=True)
     report["kernel"] = spawn("--kernel-worker", "--rounds", str(2 if args.quick else 5))
@@ -369,8 +417,9 @@ def main() -> None:
 
     # Threshold choice: the Spanish set with another seed (1) than the evaluation (0), our sweep.
     tuning = spawn(
-        "--worker", "ours", "spanish", "--n", str(min(spanish_n, 10_000)), "--seed", "1", "--threshold", "0.5"
-    )
+        "--worker", "ours", "spanish", "--n", str(min(spanish_n, 10_000)), "--seed", "1", "--threshold", "0.5",
+        "--schema", schema.name,
+    )  # fmt: skip
     report["threshold_choice"] = {
         "data": f"Spanish set, seed 1, {min(spanish_n, 10_000)} x {min(spanish_n, 10_000)} (evaluation uses seed 0)",
         "best_f1_threshold": best_threshold(tuning["sweep"]),
@@ -382,10 +431,7 @@ def main() -> None:
     datasets: dict[str, Any] = {}
     for dataset, n in (("febrl4", 5000), ("spanish", spanish_n)):
         rows: dict[str, Any] = {}
-        ours_sweep = spawn("--worker", "ours", dataset, "--n", str(n), "--threshold", "0.5")["sweep"]
-        rows["alianza_private"] = spawn("--worker", "ours", dataset, "--n", str(n), "--threshold", str(default))
-        rows["alianza_private"]["threshold"] = default
-        rows["alianza_private"]["sweep"] = {t: ours_sweep[t]["f1"] for t in ours_sweep}
+        rows["alianza_private"] = ours_row(dataset, n, default, schema.name)
         peer_sweep = spawn("--worker", "anonlink", dataset, "--n", str(n), "--threshold", str(PEER_SWEEP_FROM))["sweep"]
         peer_sweep = {t: v for t, v in peer_sweep.items() if float(t) >= PEER_SWEEP_FROM}
         peer_t = best_threshold(peer_sweep)

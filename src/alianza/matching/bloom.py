@@ -32,6 +32,15 @@ Schema ``alianza-clk-v1`` (every parameter below enters the schema fingerprint):
   which tells the asker that the partner holds someone *similar*. ``benchmarks/results/matching_private.json``
   keeps the sweeps.
 
+Schema ``alianza-clk-v2`` (``ADDRESS_SCHEMA``, opt-in; v1 stays the default): v1 plus a fourth segment,
+``address`` (words 16–21, weight 0.30), holding the bigrams of the street lines (``street``), of the city or
+suburb (``city``), the postcode exactly and as positional digits (``postcode``, ``postcode_digits``) and the
+state or region exactly (``state``), read from FtM ``address``/``addressEntity`` (``street``, ``city``,
+``postalCode``, ``region``/``state``) or plain keys (``address``, ``city``, ``postcode``, ``state``; FEBRL's
+``address_1``… too). Its keys are derived under v1's label, so a subject without an address encodes to v1's
+filter plus zero words and any pair lacking an address on one side scores exactly as under v1. On FEBRL4, whose
+pairs differ mostly in typos, it lifts F1 at 0.76 from 0.919 to 0.959 (``matching_private.json``).
+
 Blocking: each subject also carries up to 16 *keyed* blocking keys (64-bit truncated HMACs of
 ``names.keys_of`` keys — surname phonetics + given initial, both surnames, sorted tokens —, the full date of
 birth, year + given initial, and each identifier). Only pairs that share a key are scored, so a 50,000-subject
@@ -129,10 +138,21 @@ class Schema:
     segments: tuple[Segment, ...]
     fields: tuple[FieldSpec, ...]
     threshold: float
+    # The label the per-field and blocking keys are derived under (``HMAC(secret, keys|field)``); empty means
+    # ``name``. ``alianza-clk-v2`` derives them under v1's label, so its first 16 words are v1's filter bit for bit.
+    keys: str = ""
 
     @property
     def bits(self) -> int:
         return self.words * 64
+
+    @property
+    def key_label(self) -> str:
+        return self.keys or self.name
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
 
     def segment(self, name: str) -> Segment:
         for seg in self.segments:
@@ -147,7 +167,7 @@ class Schema:
         raise KeyError(name)
 
     def parameters(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "words": self.words,
             "segments": [[s.name, s.first_word, s.words, s.weight] for s in self.segments],
@@ -156,13 +176,22 @@ class Schema:
             "qgrams": 2,
             "blocking": "hmac-sha256/u64; names.keys_of, dob, year+initial, identifiers; max 16",
         }
+        if self.keys:  # absent from v1's parameters, so v1's fingerprint is what it always was
+            out["keys"] = self.keys
+        return out
 
     @cached_property
     def fingerprint(self) -> str:
         """SHA-256 of the parameters *and* of what this build's normalisation makes of fixed sample persons, so
         two nodes whose name parsing or phonetics drifted apart are refused instead of silently missing hits."""
-        samples = [subject_of(sample) for sample in _CANARY]
-        canary = [sorted(f"{name}:{tok}" for name, toks in subject_tokens(s).items() for tok in toks) for s in samples]
+        persons = _CANARY + (_CANARY_ADDRESS if "address" in {s.name for s in self.segments} else ())
+        samples = [subject_of(sample) for sample in persons]
+        canary = [
+            sorted(
+                f"{name}:{tok}" for name, toks in subject_tokens(s).items() if name in self.field_names for tok in toks
+            )
+            for s in samples
+        ]
         canary_keys = [block_tokens(s) for s in samples]
         blob = json.dumps([self.parameters(), canary, canary_keys], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -194,6 +223,40 @@ DEFAULT_SCHEMA = Schema(
     threshold=0.76,
 )
 
+SCHEMA_V2 = "alianza-clk-v2"
+# v1 plus an ``address`` segment (words 16–21): street lines' bigrams, city bigrams, postcode exactly and as
+# positional digits, state/region exactly. The key label is v1's, so a subject without an address encodes to v1's
+# filter followed by six zero words, and since a segment empty on either side leaves the score, every pair that
+# lacks an address on one side scores exactly as under v1; a pair that agrees on its address scores higher.
+ADDRESS_SCHEMA = Schema(
+    name=SCHEMA_V2,
+    words=22,
+    segments=(*DEFAULT_SCHEMA.segments, Segment("address", 16, 6, 0.30)),
+    fields=(
+        *DEFAULT_SCHEMA.fields,
+        FieldSpec("street", "address", 3),
+        FieldSpec("city", "address", 4),
+        FieldSpec("postcode", "address", 8),
+        FieldSpec("postcode_digits", "address", 2),
+        FieldSpec("state", "address", 4),
+    ),
+    threshold=0.76,
+    keys=SCHEMA,
+)
+SCHEMAS = {SCHEMA: DEFAULT_SCHEMA, SCHEMA_V2: ADDRESS_SCHEMA}
+
+
+def schema_named(name: str) -> Schema:
+    """``alianza-clk-v1`` (the default) or ``alianza-clk-v2`` (with addresses)."""
+    try:
+        return SCHEMAS[name]
+    except KeyError:
+        raise ValidationError(
+            "Unknown matching schema {name}.",
+            details=[problem("schema", "Unknown matching schema {name}.", name=name)],
+            name=name,
+        ) from None
+
 
 # --- secrets ---------------------------------------------------------------------------------------------------
 
@@ -215,7 +278,7 @@ def secret_fingerprint(secret: bytes) -> str:
 
 
 def _subkey(secret: bytes, schema: Schema, purpose: str) -> bytes:
-    return hmac.digest(secret, f"{schema.name}|{purpose}".encode(), "sha256")
+    return hmac.digest(secret, f"{schema.key_label}|{purpose}".encode(), "sha256")
 
 
 # --- subjects: from records to tokens ---------------------------------------------------------------------------
@@ -227,6 +290,26 @@ GIVEN_PROPS = ("firstName", "secondName", "middleName", "given_name")
 SURNAME_PROPS = ("lastName", "surname")
 DATE_PROPS = ("birthDate", "birth_date", "date_of_birth")
 ID_PROPS = ("idNumber", "passportNumber", "taxNumber", "socialSecurityNumber", "ids", "soc_sec_id")
+# Address: FtM ``Person.address`` (full text) and ``Address`` properties (also of a nested ``addressEntity``),
+# plain keys, and FEBRL's columns.
+STREET_PROPS = ("address", "full", "street", "street2", "street_number", "address_1", "address_2")
+CITY_PROPS = ("city", "suburb")
+POSTCODE_PROPS = ("postalCode", "postcode", "postal_code", "zip")
+STATE_PROPS = ("state", "region")
+_POSTCODE = re.compile(r"[^0-9A-Z]")
+
+
+@dataclass(frozen=True)
+class Address:
+    """Normalised address parts; empty strings for what the record does not say."""
+
+    street: tuple[str, ...] = ()
+    city: str = ""
+    postcode: str = ""
+    state: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.street or self.city or self.postcode or self.state)
 
 
 @dataclass(frozen=True)
@@ -236,6 +319,7 @@ class Subject:
     parts: NameParts
     birth: tuple[int, int, int] = (0, 0, 0)
     identifiers: tuple[str, ...] = ()
+    address: Address = field(default_factory=Address)
 
 
 def _values(props: Mapping[str, Any], *names: str) -> list[str]:
@@ -286,9 +370,28 @@ def clean_identifier(value: str) -> str:
     return _ID.sub("", normalize(value).upper())
 
 
+def address_of(props: Mapping[str, Any]) -> Address:
+    """The address of a person: its own address properties, else those of a nested FtM ``addressEntity``."""
+    sources: list[Mapping[str, Any]] = [props]
+    nested = props.get("addressEntity")
+    for item in nested if isinstance(nested, list | tuple) else [nested]:
+        if isinstance(item, Mapping):
+            inner = item.get("properties")
+            sources.append(inner if isinstance(inner, Mapping) else item)
+    street: list[str] = []
+    city = postcode = state = ""
+    for source in sources:
+        street += [w for w in normalize(" ".join(_values(source, *STREET_PROPS))).split() if w not in street]
+        city = city or normalize(" ".join(_values(source, *CITY_PROPS)[:1]))
+        postcode = postcode or _POSTCODE.sub("", normalize(" ".join(_values(source, *POSTCODE_PROPS)[:1])).upper())
+        state = state or normalize(" ".join(_values(source, *STATE_PROPS)[:1]))
+    return Address(tuple(street), city, postcode, state)
+
+
 def subject_of(record: Any) -> Subject:
     """Read a person from FtM properties (``firstName``/``lastName``/``motherName``… or ``name``) or a plain
-    record (``given_name``/``surname`` or ``name``, ``birth_date``, ``ids``)."""
+    record (``given_name``/``surname`` or ``name``, ``birth_date``, ``ids``, ``address``/``city``/``postcode``/
+    ``state``). The address is read always but encoded only by schemas with an ``address`` segment."""
     props = properties_of(record)
     given = tuple(normalize(" ".join(_values(props, *GIVEN_PROPS))).split())
     surnames = [w for w in normalize(" ".join(_values(props, *SURNAME_PROPS))).split()]
@@ -304,7 +407,7 @@ def subject_of(record: Any) -> Subject:
     dates = _values(props, *DATE_PROPS)
     birth = parse_date(dates[0]) if dates else (0, 0, 0)
     ids = tuple(dict.fromkeys(v for v in (clean_identifier(x) for x in _values(props, *ID_PROPS)) if v))
-    return Subject(parts, birth, ids)
+    return Subject(parts, birth, ids, address_of(props))
 
 
 def _bigrams(word: str) -> list[str]:
@@ -346,6 +449,16 @@ def subject_tokens(subject: Subject) -> dict[str, list[str]]:
     if subject.identifiers:
         out["ident"] = list(subject.identifiers)
         out["ident_bigram"] = sorted({bg for v in subject.identifiers for bg in _bigrams(v)})
+    addr = subject.address
+    if addr.street:
+        out["street"] = sorted({bg for w in addr.street for bg in _bigrams(w)})
+    if addr.city:
+        out["city"] = _bigrams(addr.city.replace(" ", ""))
+    if addr.postcode:
+        out["postcode"] = [addr.postcode]
+        out["postcode_digits"] = [f"{i}{ch}" for i, ch in enumerate(addr.postcode)]
+    if addr.state:
+        out["state"] = [addr.state]
     return out
 
 
@@ -371,6 +484,29 @@ _CANARY = (
     {"firstName": ["Pepe"], "lastName": ["Hernández"], "motherName": ["Gómez"], "birthDate": ["19991231"]},
     {"name": ["El Güero Vázquez"], "passportNumber": ["G1234567"]},
     {"name": ["Ωmega Straße-O'Brien Jr."], "birthDate": ["1961"]},
+)
+_CANARY_ADDRESS = (  # only for schemas with an address segment, so that v1's fingerprint stays as it was
+    {
+        "name": ["Ana Núñez"],
+        "address": ["Av. de los Insurgentes Sur 1457, Int. 3"],
+        "city": ["Ciudad de México"],
+        "postalCode": ["03920"],
+        "region": ["CDMX"],
+    },
+    {
+        "name": ["Bo Li"],
+        "addressEntity": [
+            {
+                "schema": "Address",
+                "properties": {
+                    "street": ["12 Wattle Pl"],
+                    "city": ["Rosedale"],
+                    "postalCode": ["2 6 1 5"],
+                    "state": ["nsw"],
+                },
+            }
+        ],
+    },
 )
 
 
@@ -424,7 +560,10 @@ class Encoder:
 
     def filter_int(self, subject: Subject) -> int:
         mask = 0
+        names = self.schema.field_names
         for field_name, tokens in subject_tokens(subject).items():
+            if field_name not in names:  # e.g. an address under v1
+                continue
             for token in tokens:
                 mask |= self._mask(field_name, token)
         return mask
