@@ -205,3 +205,22 @@ def test_courier_rotates_keys_in_stream_order(node: Node, us: Node) -> None:
         assert session.get(Record, "us-node:after") is not None
         partner = session.get(Partner, "us-node")
         assert partner is not None and set(partner.pinned_keys()) == {new.key_id}
+
+
+def test_a_resend_built_anew_is_recognised_as_the_same_message(node: Node, us: Node) -> None:
+    """The courier rebuilds an envelope at every attempt: new created time, new sealing randomness."""
+    _pin(node, us)
+    payload = _release()
+    first = _send(us, node, 1, env.seal(payload, node.identity.seal_public_text))
+    assert inbox.receive_one(node, first.to_json())[0] == "applied"
+    again = _send(
+        us,
+        node,
+        1,
+        env.seal(payload, node.identity.seal_public_text),
+        envelope_id=first.id,
+        created=env.utc_now() + dt.timedelta(seconds=5),
+    )
+    assert again.signature != first.signature
+    assert inbox.receive_one(node, again.to_json())[0] == "duplicate"
+    assert _count(node, Record) == 1

@@ -59,8 +59,18 @@ class Receipt:
     sender: str = ""
 
 
-def _hash(envelope: env.Envelope) -> str:
-    return hashlib.sha256(canonical_json(envelope.body())).hexdigest()
+def _hash(envelope: env.Envelope, payload: dict[str, Any]) -> str:
+    """What makes an envelope the same message: its identity and its opened payload. A resend is built anew
+    (new created time, new sealing randomness), so those are left out; any change of content is not."""
+    identity = {
+        "id": envelope.id,
+        "sender": envelope.sender,
+        "recipient": envelope.recipient,
+        "type": envelope.type,
+        "sequence": envelope.sequence,
+        "payload": payload,
+    }
+    return hashlib.sha256(canonical_json(identity)).hexdigest()
 
 
 def receive_one(node: Node, raw: Any) -> tuple[str, env.Envelope]:
@@ -81,7 +91,8 @@ def _receive_in(session: Session, node: Node, raw: Any) -> tuple[str, env.Envelo
         session.execute(select(Partner).where(Partner.name == partner.name).with_for_update())
         session.refresh(partner)
     seen = session.scalar(select(InboxEnvelope).where(InboxEnvelope.envelope_id == envelope.id))
-    digest = _hash(envelope)
+    payload = env.unseal(envelope.payload, node.identity)
+    digest = _hash(envelope, payload)
     if seen is not None:
         if seen.payload_hash != digest or seen.sequence != envelope.sequence:
             raise env.ReplayError("Envelope {id} was already received with other content.", id=envelope.id)
@@ -99,7 +110,6 @@ def _receive_in(session: Session, node: Node, raw: Any) -> tuple[str, env.Envelo
             sequence=envelope.sequence,
             expected=partner.inbound_seq + 1,
         )
-    payload = env.unseal(envelope.payload, node.identity)
     summary = ingress.apply(session, node, partner, envelope, payload)
     session.add(
         InboxEnvelope(
