@@ -269,8 +269,9 @@ def profiling(pids: dict[str, int], seconds: int, out_dir: Path) -> Iterator[dic
                 proc.wait(timeout=10)
 
 
-#: The function each node's federation work runs under: the profile is read as shares of its wall time.
-WORK = {"sender": "deliver_batch (", "receiver": "receive_one ("}
+#: Where each node's federation work runs (the courier's and the inbox's module): the profile is read as shares
+#: of the wall time spent from the first frame in that module down.
+WORK = {"sender": "federation/delivery.py", "receiver": "federation/inbox.py"}
 
 
 def top_frames(raw: Path, root: str, limit: int = 12) -> dict[str, Any]:
@@ -323,7 +324,7 @@ def machine() -> dict[str, Any]:
 
 
 def run_nodes(
-    base: Path, records: int, batch: int, timeout: float, profile_seconds: int
+    base: Path, records: int, batch: int, timeout: float, profile_seconds: int, profile_from: int = 0
 ) -> tuple[dict[str, Any], dict[str, str]]:
     common = {"ALIANZA_FEDERATION_BATCH": str(batch)}
     sender = Node(SENDER, base / "mx", free_port(), env=common)
@@ -341,23 +342,32 @@ def run_nodes(
         serve(sender)  # the courier starts inside the server's lifespan, before the port answers
         assert sender.process is not None and receiver.process is not None
         t0, n0 = time.monotonic(), inbound_seq(receiver.db, SENDER)
-        deadline, last_print, seen = t0 + timeout, t0, n0
-        pids = {"sender": sender.process.pid, "receiver": receiver.process.pid}
-        with profiling(pids, profile_seconds, base) as profiles:
-            while seen < records:
+        deadline, state = t0 + timeout, {"seen": n0, "printed": t0}
+        progress: list[tuple[float, int]] = [(0.0, n0)]
+
+        def wait_until(target: int) -> None:
+            """Poll the receiver (bounded by the deadline) until it applied ``target``; note the progress."""
+            while state["seen"] < target:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {seen} of {records} releases arrived within {timeout:.0f}s")
+                    raise RuntimeError(f"only {state['seen']} of {records} releases arrived within {timeout:.0f}s")
                 for proc in (sender.process, receiver.process):
-                    if proc.poll() is not None:
+                    if proc is None or proc.poll() is not None:
                         raise RuntimeError("a node exited during the run; see serve.log in " + str(base))
                 time.sleep(POLL_SECONDS)
                 with contextlib.suppress(sqlite3.OperationalError):
-                    seen = inbound_seq(receiver.db, SENDER)
-                if time.monotonic() - last_print >= 10:
-                    last_print = time.monotonic()
-                    rate = (seen - n0) / (last_print - t0)
-                    print(f"  {seen:>7}/{records} applied, {rate:,.0f}/s so far", flush=True)
+                    state["seen"] = inbound_seq(receiver.db, SENDER)
+                if time.monotonic() - state["printed"] >= 10:
+                    state["printed"] = now = time.monotonic()
+                    progress.append((round(now - t0, 1), int(state["seen"])))
+                    rate = (state["seen"] - n0) / (now - t0)
+                    print(f"  {state['seen']:>7}/{records} applied, {rate:,.0f}/s so far", flush=True)
+
+        wait_until(min(profile_from, records))
+        pids = {"sender": sender.process.pid, "receiver": receiver.process.pid}
+        with profiling(pids, profile_seconds, base) as profiles:
+            wait_until(records)
             seconds = time.monotonic() - t0
+            progress.append((round(seconds, 1), records))
             memory = {"sender": memory_mib(sender.process.pid), "receiver": memory_mib(receiver.process.pid)}
         profile = {name: top_frames(path, WORK[name]) for name, path in profiles.items() if path.exists()}
     finally:
@@ -377,6 +387,7 @@ def run_nodes(
         "receiver_peak_mib": memory["receiver"]["VmHWM"],
         "sender_rss_mib": memory["sender"]["VmRSS"],
         "receiver_rss_mib": memory["receiver"]["VmRSS"],
+        "progress": progress,
         "profile": profile,
     }
     return result, {"sender_dir": str(sender.directory), "seal_key": infos[RECEIVER]["seal_key"]}
@@ -438,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for delivery (bounded)")
     parser.add_argument("--profile-seconds", type=int, default=0, help="py-spy both nodes for this long")
+    parser.add_argument("--profile-from", type=int, default=0, help="start profiling once this many arrived")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' folders")
     args = parser.parse_args(argv)
     records = 10_000 if args.quick else args.records
@@ -448,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="alianza-bench-"))
     started, load_before = time.monotonic(), round(os.getloadavg()[0], 2)
     try:
-        nodes, handoff = run_nodes(base, records, args.batch, timeout, args.profile_seconds)
+        nodes, handoff = run_nodes(base, records, args.batch, timeout, args.profile_seconds, args.profile_from)
         bare = run_bare(Path(handoff["sender_dir"]), handoff["seal_key"], records, args.batch)
     finally:
         if not args.keep:
@@ -475,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     print(f"written to {output}" + (f"; nodes kept in {base}" if args.keep else ""))
     for name, frames in profile.items():
-        print(f"\n{name}: share of the wall time under {WORK[name]}…) ({frames['samples']} samples), own time")
+        print(f"\n{name}: share of the wall time under {WORK[name]} ({frames['samples']} samples), own time")
         for frame, pct in frames["self"]:
             print(f"  {pct:5.1f}%  {frame}")
         print(f"{name}: including callees")
