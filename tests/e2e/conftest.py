@@ -3,6 +3,7 @@ subprocesses on a free loopback port, exactly as an operator would run them."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 ALIANZA = [sys.executable, "-m", "alianza.cli.main"]
+USER_PASSWORD = "e2e-user-password"  # for users the tests add with `alianza user add`
 STARTUP_SECONDS = 60
 
 
@@ -35,6 +37,40 @@ def free_port() -> int:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ALIANZA, *args], capture_output=True, text=True, check=False, env=env, timeout=300)
+
+
+def cli_ok(*args: str) -> str:
+    """Run an `alianza` command that must succeed; its stdout."""
+    done = run_cli(*args, env=os.environ | {"ALIANZA_NEW_PASSWORD": USER_PASSWORD})
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def pair_nodes(a: RunningNode, b: RunningNode) -> None:
+    """Each node pins the other, as two operators would after exchanging `alianza keys show` out of band."""
+    for me, other in ((a, b), (b, a)):
+        info = json.loads(cli_ok("keys", "show", "--json", "--config", str(other.config)))
+        cli_ok(
+            "partner",
+            "add",
+            info["node"],
+            "--url",
+            other.url,
+            "--key",
+            info["key"],
+            "--country",
+            info["country"],
+            "--seal-key",
+            info["seal_key"],
+            "--config",
+            str(me.config),
+        )
+
+
+def token(node: RunningNode, username: str, role: str, agency: str) -> str:
+    """Add a user to a running node and issue an API token for it."""
+    cli_ok("user", "add", username, "--role", role, "--agency", agency, "--config", str(node.config))
+    return cli_ok("token", "create", "--user", username, "--config", str(node.config)).strip()
 
 
 def start_node(

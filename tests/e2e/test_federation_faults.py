@@ -34,10 +34,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from alianza.federation import envelope as env
 from alianza.identity import NodeIdentity, load_or_create
-from tests.e2e.conftest import ALIANZA, STARTUP_SECONDS, RunningNode, run_cli, start_node, stop_node
+from tests.e2e.conftest import (
+    ALIANZA,
+    STARTUP_SECONDS,
+    RunningNode,
+    cli_ok,
+    pair_nodes,
+    start_node,
+    stop_node,
+    token,
+)
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "faults-password"
 SENDER, RECEIVER = "mx-node", "us-node"
 INBOX = "/federation/v1/inbox"
 STREAM = 10_000
@@ -57,12 +65,6 @@ IDLE = FAST | {"ALIANZA_FEDERATION_POLL_SECONDS": "3600"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Node processes
-
-
-def cli_ok(*args: str) -> str:
-    done = run_cli(*args, env=os.environ | {"ALIANZA_NEW_PASSWORD": PASSWORD})
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done.stdout
 
 
 def serve_again(node: RunningNode, extra_env: dict[str, str]) -> RunningNode:
@@ -113,23 +115,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     us = start_node(base / "us", country="US", seed=False, extra_env=FAST)
     nodes = Pair(mx, us)
     try:
-        for me, other in ((mx, us), (us, mx)):
-            info = json.loads(cli_ok("keys", "show", "--json", "--config", str(other.config)))
-            cli_ok(
-                "partner",
-                "add",
-                info["node"],
-                "--url",
-                other.url,
-                "--key",
-                info["key"],
-                "--country",
-                info["country"],
-                "--seal-key",
-                info["seal_key"],
-                "--config",
-                str(me.config),
-            )
+        pair_nodes(mx, us)
         yield nodes
     finally:
         for node in (nodes.mx, nodes.us):
@@ -271,11 +257,6 @@ def assert_exactly_once_in_order(pair: Pair) -> None:
 
     for node in (pair.mx, pair.us):
         assert cli_ok("audit", "verify", "--config", str(node.config)).startswith("OK")
-
-
-def token(node: RunningNode, username: str, role: str, agency: str) -> str:
-    cli_ok("user", "add", username, "--role", role, "--agency", agency, "--config", str(node.config))
-    return cli_ok("token", "create", "--user", username, "--config", str(node.config)).strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------

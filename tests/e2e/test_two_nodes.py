@@ -5,7 +5,6 @@ other's audit history it saw is still a prefix of what the other shows now."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,17 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningNode, run_cli, start_node, stop_node
+from tests.e2e.conftest import RunningNode, cli_ok, pair_nodes, run_cli, start_node, stop_node, token
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "two-nodes-password"
-
-
-def cli_ok(*args: str) -> str:
-    env = os.environ | {"ALIANZA_NEW_PASSWORD": PASSWORD}
-    done = run_cli(*args, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
@@ -35,31 +26,6 @@ def wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def pair(a: RunningNode, b: RunningNode) -> None:
-    for me, other in ((a, b), (b, a)):
-        info = json.loads(cli_ok("keys", "show", "--json", "--config", str(other.config)))
-        cli_ok(
-            "partner",
-            "add",
-            info["node"],
-            "--url",
-            other.url,
-            "--key",
-            info["key"],
-            "--country",
-            info["country"],
-            "--seal-key",
-            info["seal_key"],
-            "--config",
-            str(me.config),
-        )
-
-
-def token(node: RunningNode, username: str, role: str, agency: str) -> str:
-    cli_ok("user", "add", username, "--role", role, "--agency", agency, "--config", str(node.config))
-    return cli_ok("token", "create", "--user", username, "--config", str(node.config)).strip()
-
-
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode, RunningNode]]:
     base = tmp_path_factory.mktemp("federation")
@@ -67,7 +33,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNod
     mx = start_node(base / "mx", country="MX", seed=False, extra_env=fast)
     us = start_node(base / "us", country="US", seed=False, extra_env=fast)
     try:
-        pair(mx, us)
+        pair_nodes(mx, us)
         yield mx, us
     finally:
         stop_node(mx)
