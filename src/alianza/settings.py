@@ -60,6 +60,11 @@ class NodeSettings(BaseSettings):
         return self.node_id or f"{self.country.lower()}-node"
 
     @property
+    def body_limit(self) -> int:
+        """The largest request body accepted: the largest upload plus its multipart framing and form fields."""
+        return self.upload_max_bytes + 256 * 1024
+
+    @property
     def upload_dir(self) -> Path:
         return self.data_dir / "uploads"
 

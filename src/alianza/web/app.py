@@ -28,7 +28,6 @@ from alianza.web.errors import error_body
 from alianza.web.ui import routes as ui_routes
 
 API_PREFIX = "/api/v1"
-BODY_OVERHEAD = 256 * 1024  # multipart framing and form fields around the largest allowed upload
 
 
 def install_body_limit(app: FastAPI, limit: int) -> None:
@@ -74,7 +73,7 @@ def create_app(node: Node, *, courier: bool = False) -> FastAPI:
     )
     app.state.node = node
     errors.install(app)
-    install_body_limit(app, node.settings.upload_max_bytes + BODY_OVERHEAD)
+    install_body_limit(app, node.settings.body_limit)
     app.include_router(api_system.router, prefix=API_PREFIX)
     app.include_router(api_cooperation.router, prefix=API_PREFIX)
     app.include_router(api_records.router, prefix=API_PREFIX)

@@ -14,8 +14,6 @@ from alianza.federation.partners import list_partners
 from alianza.federation.signing import verify_request
 from alianza.web.context import node_of
 
-BODY_OVERHEAD = 256 * 1024
-
 
 class BodyTooLargeError(env.EnvelopeError):
     """A body over the limit, refused while it streams in (whether or not it declared its length)."""
@@ -44,7 +42,7 @@ def _signed_sender(request: Request) -> str:
 async def receive(request: Request) -> JSONResponse:
     """Receive one envelope or ``{"envelopes": [...]}``; answers with a signed acknowledgement."""
     node = node_of(request)
-    limit = node.settings.upload_max_bytes + BODY_OVERHEAD
+    limit = node.settings.body_limit
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():  # a chunked body has no Content-Length: count as it arrives
