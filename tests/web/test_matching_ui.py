@@ -120,9 +120,19 @@ def test_candidates_page_in_spanish(app_client: TestClient, node: Node, analyst:
     signed_in(app_client, "analista")
     page = app_client.get("/matching/candidates").text
     assert '<html lang="es">' in page
-    for label in ("Posibles duplicados", "Cotejo", "Nombres de pila", "Un hipocorístico del mismo nombre (Pepe, José)"):
+    for label in ("Posibles duplicados", "Nombres de pila", "Un hipocorístico del mismo nombre (Pepe, José)"):
         assert label in page, label
     assert "Confirmar: la misma entidad" in page
+
+
+def test_spanish_menu_tells_matching_and_screening_apart(app_client: TestClient, node: Node) -> None:
+    """Matching and screening sit side by side in the menu: their Spanish labels must not look alike."""
+    make_user(node, "analista", "analyst", "mx_fgr", lang="es")
+    signed_in(app_client, "analista")
+    page = app_client.get("/matching/candidates").text
+    menu = dict(re.findall(r'<li><a href="(/matching|/screening)"[^>]*>([^<]+)</a>', page))
+    assert menu == {"/matching": "Cruce de registros", "/screening": "Verificación en listas"}
+    assert "Cotejo" not in " ".join(menu.values())
 
 
 def test_confirm_keeps_the_decision_and_audits_it(app_client: TestClient, node: Node, analyst: User) -> None:

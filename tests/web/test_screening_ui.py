@@ -173,7 +173,7 @@ def test_screen_in_spanish_and_the_problems_next_to_the_fields(
 ) -> None:
     signed_in(app_client, "analista")
     page = app_client.get("/screening").text
-    assert '<html lang="es">' in page and "Cotejo con listas" in page
+    assert '<html lang="es">' in page and "Verificación en listas de sanciones" in page
     assert "Todavía no hay ninguna lista de sanciones cargada." in page
     nothing = screen(app_client, "Mencho Oseguera")
     assert nothing.status_code == 422 and 'id="err-list"' in nothing.text
