@@ -34,6 +34,9 @@ class NodeSettings(BaseSettings):
     federation_checkpoint_seconds: float = 30.0
     match_epoch: str = "2026"
     match_threshold: float | None = None  # None: the private-matching schema's benchmarked default
+    # Where entity resolution joins and compares its pairs (``matching.engines``): numpy, duckdb or spark
+    match_engine: Literal["numpy", "duckdb", "spark"] = "numpy"
+    spark_master: str = "local[*]"  # with match_engine = "spark": local[N] on this machine, or a cluster's URL
     database_url: str = "sqlite:///alianza.db"
     secret_key: str = Field(default="", repr=False)
     data_dir: Path = Path(".")

@@ -59,7 +59,15 @@ def candidates(
     """Run the resolver over the records you may see and list the likely duplicates (audited)."""
     with node_from(config) as node, node.db.transaction() as session:
         actor = acting_user(session, user)
-        found = resolution.candidates(session, actor, node.trail, schema=schema, threshold=threshold, limit=limit)
+        found = resolution.candidates(
+            session,
+            actor,
+            node.trail,
+            schema=schema,
+            threshold=threshold,
+            limit=limit,
+            settings=resolution.Settings.of_node(node.settings),
+        )
         rows = [
             _candidate(
                 r,

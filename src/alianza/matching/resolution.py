@@ -41,6 +41,7 @@ from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.audit.trail import AuditTrail
 from alianza.errors import NotFoundError, ValidationError
+from alianza.matching.engines import Engine, Pairs, RuleKeys, compare, engine_named
 from alianza.matching.features import (
     ALL_COMPARISONS,
     NULL,
@@ -56,6 +57,7 @@ from alianza.matching.models import CONFIRMED, REJECTED, MatchDecision
 from alianza.matching.names import canonical_given, phonetic
 from alianza.records.models import Record
 from alianza.records.service import can_see
+from alianza.settings import NodeSettings
 from alianza.store.db import utcnow
 
 ALGORITHM = "alianza-fs-v1"
@@ -160,6 +162,13 @@ class Settings:
     u_sample_pairs: int = 300_000
     em_iterations: int = 40
     seed: int = 1
+    engine: str = "numpy"  # where pairs are joined and compared (``engines.ENGINES``); results are the same
+    spark_master: str = "local[*]"
+
+    @classmethod
+    def of_node(cls, node: NodeSettings) -> Settings:
+        """The defaults, run on the engine the node's settings name."""
+        return cls(engine=node.match_engine, spark_master=node.spark_master)
 
 
 # --- the model ------------------------------------------------------------------------------------------------
@@ -204,15 +213,6 @@ class Model:
         }
 
 
-def _levels(
-    comparisons: Sequence[Comparison], L: Prepared, R: Prepared, li: IntArray, ri: IntArray
-) -> npt.NDArray[np.int8]:
-    out = np.empty((len(li), len(comparisons)), dtype=np.int8)
-    for k, comparison in enumerate(comparisons):
-        out[:, k] = comparison.compute(L, R, li, ri)
-    return out
-
-
 def _pattern_codes(levels: npt.NDArray[np.int8]) -> npt.NDArray[np.int64]:
     """One integer per row of levels, so patterns are counted with ``np.unique`` on a flat array."""
     code = np.zeros(len(levels), dtype=np.int64)
@@ -232,7 +232,7 @@ def _estimate_u(
     if dedupe:
         keep = li != ri
         li, ri = li[keep], ri[keep]
-    levels = _levels(comparisons, L, R, li, ri)
+    levels = compare(comparisons, L, R, li, ri)
     out: list[FloatArray] = []
     for k, c in enumerate(comparisons):
         seen = np.bincount(levels[:, k][levels[:, k] != NULL].astype(np.int64), minlength=len(c.levels))
@@ -315,10 +315,8 @@ def _floor(p: FloatArray, floor: float = 1e-6) -> FloatArray:
 # --- candidate pairs ------------------------------------------------------------------------------------------
 
 
-def _block(
-    rule: BlockingRule, L: Prepared, R: Prepared, dedupe: bool, max_block_pairs: int
-) -> tuple[IntArray, IntArray, int]:
-    """Candidate pairs of one rule, as index arrays; the count of pairs skipped in oversized blocks."""
+def rule_keys(rule: BlockingRule, L: Prepared, R: Prepared, dedupe: bool) -> RuleKeys:
+    """One rule's keys of both sides as integers (the same integer for the same key on both sides)."""
     keys: dict[str, int] = {}
     lk: list[int] = []
     lidx: list[int] = []
@@ -326,71 +324,32 @@ def _block(
         for key in rule(L, i):
             lk.append(keys.setdefault(key, len(keys)))
             lidx.append(i)
+    left_key, left_idx = np.asarray(lk, dtype=np.int64), np.asarray(lidx, dtype=np.int64)
     if dedupe:
-        rk, ridx = lk, lidx
-    else:
-        rk, ridx = [], []
-        for i in range(len(R)):
-            for key in rule(R, i):
-                found = keys.get(key)
-                if found is not None:
-                    rk.append(found)
-                    ridx.append(i)
-    empty = np.zeros(0, dtype=np.int64)
-    if not lk or not rk:
-        return empty, empty, 0
-    kl, il = np.asarray(lk, dtype=np.int64), np.asarray(lidx, dtype=np.int64)
-    kr, ir = np.asarray(rk, dtype=np.int64), np.asarray(ridx, dtype=np.int64)
-    ol, orr = np.argsort(kl, kind="stable"), np.argsort(kr, kind="stable")
-    kl, il, kr, ir = kl[ol], il[ol], kr[orr], ir[orr]
-    common = np.intersect1d(kl, kr, assume_unique=False)
-    if len(common) == 0:
-        return empty, empty, 0
-    sl = np.searchsorted(kl, common, "left")
-    cl = np.searchsorted(kl, common, "right") - sl
-    sr = np.searchsorted(kr, common, "left")
-    cr = np.searchsorted(kr, common, "right") - sr
-    sizes = cl * cr
-    big = sizes > max_block_pairs
-    skipped = int(sizes[big].sum())
-    sl, cl, sr, cr, sizes = sl[~big], cl[~big], sr[~big], cr[~big], sizes[~big]
-    total = int(sizes.sum())
-    if total == 0:
-        return empty, empty, skipped
-    block = np.repeat(np.arange(len(sizes)), sizes)
-    starts = np.cumsum(sizes) - sizes
-    t = np.arange(total, dtype=np.int64) - starts[block]
-    li = il[sl[block] + t // cr[block]]
-    ri = ir[sr[block] + t % cr[block]]
-    if dedupe:
-        keep = li < ri
-        li, ri = li[keep], ri[keep]
-    return li, ri, skipped
+        return RuleKeys(left_key, left_idx, left_key, left_idx)
+    rk: list[int] = []
+    ridx: list[int] = []
+    for i in range(len(R)):
+        for key in rule(R, i):
+            found = keys.get(key)
+            if found is not None:  # a key the left side lacks pairs nobody
+                rk.append(found)
+                ridx.append(i)
+    return RuleKeys(left_key, left_idx, np.asarray(rk, dtype=np.int64), np.asarray(ridx, dtype=np.int64))
 
 
-def candidate_pairs(
-    L: Prepared, R: Prepared, settings: Settings, dedupe: bool
-) -> tuple[IntArray, IntArray, npt.NDArray[np.int8], int]:
+def candidate_pairs(L: Prepared, R: Prepared, settings: Settings, dedupe: bool, engine: Engine | None = None) -> Pairs:
     """All rules' candidate pairs, each once, with the index of the first rule that found it."""
-    parts_l, parts_r, parts_rule = [], [], []
-    skipped = 0
-    for k, name in enumerate(settings.blocking):
+    keys = []
+    for name in settings.blocking:
         rule = BLOCKING_RULES.get(name)
         if rule is None:
             raise ValidationError(
                 "Unknown blocking rule '{rule}'; use one of: {known}.", rule=name, known=", ".join(BLOCKING_RULES)
             )
-        li, ri, big = _block(rule, L, R, dedupe, settings.max_block_pairs)
-        skipped += big
-        parts_l.append(li)
-        parts_r.append(ri)
-        parts_rule.append(np.full(len(li), k, dtype=np.int8))
-    li = np.concatenate(parts_l) if parts_l else np.zeros(0, dtype=np.int64)
-    ri = np.concatenate(parts_r) if parts_r else np.zeros(0, dtype=np.int64)
-    rules = np.concatenate(parts_rule) if parts_rule else np.zeros(0, dtype=np.int8)
-    codes = li * np.int64(len(R)) + ri
-    _, first = np.unique(codes, return_index=True)
-    return li[first], ri[first], rules[first], skipped
+        keys.append(rule_keys(rule, L, R, dedupe))
+    engine = engine or engine_named(settings.engine, spark_master=settings.spark_master)
+    return engine.pairs(keys, len(R), dedupe, settings.max_block_pairs)
 
 
 # --- results --------------------------------------------------------------------------------------------------
@@ -526,8 +485,10 @@ def _resolve(L: Prepared, R: Prepared, dedupe: bool, settings: Settings) -> Reso
         raise ValidationError(
             "Unknown comparison(s) {names}; use: {known}.", names=", ".join(unknown), known=", ".join(ALL_COMPARISONS)
         )
-    li, ri, rules, skipped = candidate_pairs(L, R, settings, dedupe)
-    levels = _levels(comparisons, L, R, li, ri)
+    engine = engine_named(settings.engine, spark_master=settings.spark_master)
+    pairs = candidate_pairs(L, R, settings, dedupe, engine)
+    li, ri, rules, skipped = pairs.li, pairs.ri, pairs.rules, pairs.skipped
+    levels = engine.levels(comparisons, L, R, li, ri)
     u = _estimate_u(comparisons, L, R, dedupe, settings)
     total_pairs = len(L) * (len(L) - 1) // 2 if dedupe else len(L) * len(R)
     if len(li) >= 50:
@@ -544,7 +505,12 @@ def _resolve(L: Prepared, R: Prepared, dedupe: bool, settings: Settings) -> Reso
         col = levels[:, k]
         mask = col != NULL
         weights[mask] += level_weight[col[mask].astype(np.int64)]
-    stats = {"candidate_pairs": len(li), "skipped_block_pairs": skipped, "total_pairs": total_pairs}
+    stats = {
+        "candidate_pairs": len(li),
+        "skipped_block_pairs": skipped,
+        "total_pairs": total_pairs,
+        "engine": engine.name,
+    }
     return Resolution(L, R, dedupe, settings, model, li, ri, levels, weights, rules, stats)
 
 

@@ -186,7 +186,15 @@ def list_candidates(
     """Run the resolver over the records you may see; the likely duplicates, decided or not (audited)."""
     node = node_of(request)
     with node.db.transaction() as session:
-        rows = resolution.candidates(session, viewer.user, node.trail, schema=schema, threshold=threshold, limit=limit)
+        rows = resolution.candidates(
+            session,
+            viewer.user,
+            node.trail,
+            schema=schema,
+            threshold=threshold,
+            limit=limit,
+            settings=resolution.Settings.of_node(node.settings),
+        )
         users = user_names(session, (r.decided_by_id for r in rows))
         return [candidate_view(session, r, users) for r in rows]
 

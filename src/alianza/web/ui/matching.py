@@ -184,7 +184,9 @@ def _candidates_page(
     node = node_of(request)
     schema = schema if schema in RESOLVABLE else "Person"
     with node.db.transaction() as session:  # the run stores its candidates and is audited as a bulk view
-        found = resolution.candidates(session, viewer.user, node.trail, schema=schema)
+        found = resolution.candidates(
+            session, viewer.user, node.trail, schema=schema, settings=resolution.Settings.of_node(node.settings)
+        )
         decided = [d for d in decided_pairs(session, viewer.user) if _schema_of(session, d) == schema]
         deciders = user_names(session, (d.decided_by_id for d in [*found, *decided]))
         return show(
