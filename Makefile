@@ -46,7 +46,7 @@ test: $(STAMP)
 $(BSTAMP): pyproject.toml benchmarks/requirements.txt
 	$(PYTHON) -m venv $(BENCH)
 	$(BBIN)/pip install --quiet --upgrade pip
-	$(BBIN)/pip install --quiet -e . -r benchmarks/requirements.txt
+	$(BBIN)/pip install --quiet -e '.[spark]' -r benchmarks/requirements.txt
 	touch $(BSTAMP)
 
 bench: $(STAMP) $(BSTAMP)

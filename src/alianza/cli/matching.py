@@ -1,11 +1,13 @@
-"""``alianza match candidates|decide|offer|offers|hits|request``: entity resolution and private hit/no-hit.
+"""``alianza match candidates|decide|link|offer|offers|hits|request``: entity resolution and private hit/no-hit.
 
 The commands call the same services as the API and the UI (``matching.resolution``, ``matching.hitnohit``), so
-the acting user's role and need-to-know apply, and every run, decision, offer and request is audited.
+the acting user's role and need-to-know apply, and every run, decision, offer and request is audited. ``link``
+reads two files and no node data, so it needs no node.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.cli.common import ConfigOption, JsonOption, UserOption, acting_user, emit, handles_errors, node_from
 from alianza.errors import ValidationError, problem
-from alianza.matching import hitnohit, resolution
+from alianza.matching import hitnohit, recordsets, resolution
 from alianza.matching.models import MatchDecision
 from alianza.matching.private_models import RECEIVED, SENT, MatchOffer
 from alianza.records.models import Record
@@ -105,6 +107,52 @@ def decide(
         row = resolution.decide(session, acting_user(session, user), node.trail, pair_id, confirm, note)
         decision = row.decision
     typer.echo(f"Pair {pair_id} {decision}.")
+
+
+@app.command("link")
+@handles_errors
+def link(
+    left: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV of the first record set"),
+    right: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV of the second set"),
+    threshold: float = typer.Option(
+        resolution.DEFAULT_THRESHOLD, "--threshold", min=0.000001, max=0.999999, help="Match probability"
+    ),
+    engine: str = typer.Option(
+        "numpy", "--engine", help="Where pairs are joined and compared: numpy, duckdb or spark (same results)"
+    ),
+    spark_master: str = typer.Option("local[*]", "--spark-master", help="With --engine spark: local[N] or a URL"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the matches to this CSV"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Link two record sets from files (CSV: ref, name, birth_date, nationality, id, address, postcode, schema):
+    each record's best match in the other set, with the features that agreed and those that did not."""
+    records = [recordsets.read_record_set(path.read_bytes(), path.name) for path in (left, right)]
+    result = resolution.link(
+        records[0], records[1], resolution.Settings(threshold=threshold, engine=engine, spark_master=spark_master)
+    )
+    rows = []
+    for match in result.matches():
+        features = result.explain(match.index)["features"]
+        rows.append(
+            {
+                "left": match.left_id,
+                "right": match.right_id,
+                "probability": round(match.probability, 4),
+                "agreed": " ".join(f"{f['comparison']}={f['level']}" for f in features if f["weight"] > 0),
+                "disagreed": " ".join(f"{f['comparison']}={f['level']}" for f in features if f["weight"] < 0),
+            }
+        )
+    if output is not None:
+        with output.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["left", "right", "probability", "agreed", "disagreed"])
+            writer.writeheader()
+            writer.writerows(rows)
+        typer.echo(
+            f"{len(rows)} match(es) of {len(records[0])} × {len(records[1])} records written to {output} "
+            f"({result.stats['candidate_pairs']} pairs compared on {result.stats['engine']})."
+        )
+        return
+    emit(rows, [] if as_json else ["left", "right", "probability", "agreed", "disagreed"], as_json)
 
 
 @app.command("offer")
