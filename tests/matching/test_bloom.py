@@ -66,11 +66,11 @@ def test_pair_and_segment_scores_equal_reference(a: list[list[int]], b: list[lis
     segs = bloom.pair_scores(_array(a), _array(b), rows, cols, score="segments")
     for k, (i, j) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
         assert dice[k] == pytest.approx(_ref_dice(a[i], b[j]), abs=1e-6)
-        assert segs[k] == pytest.approx(_ref_segments(a[i], b[j], bloom.DEFAULT_SCHEMA), abs=1e-6)
+        assert segs[k] == pytest.approx(_ref_segments(a[i], b[j], bloom.V1_SCHEMA), abs=1e-6)
     dense = bloom.dense_candidates(_array(a), _array(b), 1e-6, workers=2, tile_rows=1, tile_cols=2)
     got = {(int(r), int(c)): float(s) for r, c, s in zip(dense.rows, dense.cols, dense.scores, strict=True)}
     for (i, j), s in got.items():
-        assert s == pytest.approx(_ref_segments(a[i], b[j], bloom.DEFAULT_SCHEMA), abs=1e-6)
+        assert s == pytest.approx(_ref_segments(a[i], b[j], bloom.V1_SCHEMA), abs=1e-6)
 
 
 @settings(max_examples=40, deadline=None)
@@ -91,21 +91,52 @@ def test_blocked_pairs_are_exactly_the_pairs_sharing_a_key(
     assert sorted(got) == sorted(want)  # every pair once, however the chunks fell
 
 
+ASKED = {"name": ["José Luis Hernández García"], "birthDate": ["1984-03-07"]}
+HELD = {"firstName": ["Jose Luis"], "lastName": ["Hernandes Garcia"], "birthDate": ["1984-03-07"]}
+PEPE = {"name": ["Pepe Hernández García"], "birthDate": ["1984-03-07"]}
+BROTHER = {"name": ["Carlos Hernández García"], "birthDate": ["1986-11-02"]}
+
+
 def test_same_person_with_typo_scores_high_and_others_low() -> None:
-    enc = bloom.Encoder(SECRET)
-    asked = {"name": ["José Luis Hernández García"], "birthDate": ["1984-03-07"]}
-    held = {"firstName": ["Jose Luis"], "lastName": ["Hernandes Garcia"], "birthDate": ["1984-03-07"]}
-    pepe = {"name": ["Pepe Hernández García"], "birthDate": ["1984-03-07"]}
-    brother = {"name": ["Carlos Hernández García"], "birthDate": ["1986-11-02"]}
-    a, b = enc.encode([asked]), enc.encode([held, pepe, brother])
+    v1 = bloom.V1_SCHEMA  # the weighted mean of segment Dice against the schema's threshold
+    enc = bloom.Encoder(SECRET, v1)
+    a, b = enc.encode([ASKED]), enc.encode([HELD, PEPE, BROTHER])
     rows = np.zeros(3, np.int64)
-    scores = bloom.pair_scores(a.filters, b.filters, rows, np.arange(3, dtype=np.int64))
-    assert scores[0] >= bloom.DEFAULT_SCHEMA.threshold
-    assert scores[1] >= bloom.DEFAULT_SCHEMA.threshold  # Pepe is a form of José
-    assert scores[2] < bloom.DEFAULT_SCHEMA.threshold - 0.1  # a brother: other given name, other date
+    scores = bloom.pair_scores(a.filters, b.filters, rows, np.arange(3, dtype=np.int64), schema=v1)
+    assert scores[0] >= v1.threshold
+    assert scores[1] >= v1.threshold  # Pepe is a form of José
+    assert scores[2] < v1.threshold - 0.1  # a brother: other given name, other date
     # and the blocking keys bring them together
     pairs = list(bloom.blocked_pairs(a.block_rows, a.block_keys, b.block_rows, b.block_keys, 3))
     assert {0, 1} <= set(np.concatenate([c for _, c in pairs]).tolist())
+
+
+def test_default_model_matches_the_typo_not_the_brother() -> None:
+    """v3 decides by the level model: the typo and Pepe are likelier matches than not, the brother is not."""
+    schema = bloom.DEFAULT_SCHEMA
+    assert schema.model is not None and 0 < schema.threshold < 1
+    enc = bloom.Encoder(SECRET)
+    a = enc.encode([ASKED, ASKED])
+    for held, want in ((HELD, True), (PEPE, True), (BROTHER, False)):
+        found, stats = bloom.match(a, enc.encode([held]))
+        assert (len(found) == 1) is want, (held, stats)
+        if want:
+            assert found.scores[0] >= schema.threshold
+    levels = bloom.segment_levels(a.filters, enc.encode([BROTHER]).filters, np.zeros(1, np.int64),
+                                  np.zeros(1, np.int64), schema)  # fmt: skip
+    assert levels[0, [s.name for s in schema.segments].index("address")] == -1  # no address: no evidence
+
+
+def test_fitted_weights_never_fall_as_dice_rises() -> None:
+    from alianza.matching.generator import generate_pair_sets
+
+    left, right, _truth = generate_pair_sets(400, seed=5)
+    enc = bloom.Encoder(SECRET)
+    _found, stats = bloom.match(enc.encode(left), enc.encode(right), strategy="blocked")
+    model = stats.extra["model"]
+    assert model["em_iterations"] > 0 and 0 < model["prior"] < 0.5
+    for seg in model["weights"][:3]:  # name, birth, ident (the generator has no addresses)
+        assert seg == sorted(seg)
 
 
 def test_encodings_under_another_secret_share_nothing() -> None:
@@ -135,6 +166,26 @@ def test_schema_fingerprint_covers_parameters() -> None:
     )
     assert changed.fingerprint != bloom.DEFAULT_SCHEMA.fingerprint
     assert replace(bloom.DEFAULT_SCHEMA).fingerprint == bloom.DEFAULT_SCHEMA.fingerprint
+    model = bloom.DEFAULT_SCHEMA.model
+    assert model is not None
+    refitted = replace(bloom.DEFAULT_SCHEMA, model=replace(model, edges=(0.5, 0.7, 0.9)))
+    assert refitted.fingerprint != bloom.DEFAULT_SCHEMA.fingerprint
+    unblocked = replace(bloom.DEFAULT_SCHEMA, address_blocking=False)
+    assert unblocked.fingerprint != bloom.DEFAULT_SCHEMA.fingerprint
+    assert len({s.fingerprint for s in bloom.SCHEMAS.values()}) == 3
+
+
+def test_v3_is_v2s_filter_with_address_blocking() -> None:
+    v2, v3 = bloom.ADDRESS_SCHEMA, bloom.DEFAULT_SCHEMA
+    assert v3.name == "alianza-clk-v3" and bloom.schema_named("alianza-clk-v3") is v3
+    assert bloom.schema_named("alianza-clk-v1") is bloom.V1_SCHEMA
+    person = {
+        "name": ["Bo Li"], "birthDate": ["1970-01-02"], "address": ["12 Wattle Pl"], "postalCode": ["2615"],
+    }  # fmt: skip
+    e2, e3 = bloom.Encoder(SECRET, v2).encode([person]), bloom.Encoder(SECRET, v3).encode([person])
+    assert np.array_equal(e2.filters, e3.filters)
+    assert set(e2.block_keys.tolist()) < set(e3.block_keys.tolist())
+    assert {"pa:2615:wattle", "na:12:wattle"} <= set(bloom.block_tokens(bloom.subject_of(person), address=True))
 
 
 def test_greedy_assignment_is_one_to_one_by_descending_score() -> None:

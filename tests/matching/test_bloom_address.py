@@ -26,7 +26,7 @@ def _score(a: dict[str, str], b: dict[str, str], schema: bloom.Schema) -> float:
 
 
 def test_v2_is_v1_plus_an_address_segment() -> None:
-    v1, v2 = bloom.DEFAULT_SCHEMA, bloom.ADDRESS_SCHEMA
+    v1, v2 = bloom.V1_SCHEMA, bloom.ADDRESS_SCHEMA
     assert v1.name == bloom.SCHEMA == "alianza-clk-v1" and v2.name == "alianza-clk-v2"
     assert bloom.schema_named("alianza-clk-v2") is v2
     assert len(v2.segments) <= 7  # the C kernel's limit
@@ -46,7 +46,7 @@ def test_address_agreement_raises_the_score() -> None:
 
 
 def test_no_address_leaves_the_score_unchanged() -> None:
-    v1, v2 = bloom.DEFAULT_SCHEMA, bloom.ADDRESS_SCHEMA
+    v1, v2 = bloom.V1_SCHEMA, bloom.ADDRESS_SCHEMA
     bare = _score(PERSON, TYPO, v1)
     # without addresses, or with one on a single side, v2 scores exactly as v1 does
     assert _score(PERSON, TYPO, v2) == bare

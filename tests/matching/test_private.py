@@ -83,6 +83,16 @@ def test_other_schema_is_refused() -> None:
         private.answer_offer(renamed, [HIT], SECRET)
 
 
+def test_offer_of_an_earlier_schema_is_refused_by_name() -> None:
+    old = private.make_offer(ASKED, SECRET, schema=bloom.V1_SCHEMA)
+    with pytest.raises(ValidationError) as caught:
+        private.answer_offer(old.payload, [HIT], SECRET)
+    assert "alianza-clk-v1" in str(caught.value) and "alianza-clk-v3" in str(caught.value)
+    # a holder that still runs v1 answers it as before
+    answer = private.answer_offer(old.payload, [HIT], SECRET, schema=bloom.V1_SCHEMA)
+    assert len(answer.hits) == 1 and answer.hits[0][2] >= bloom.V1_SCHEMA.threshold
+
+
 def test_empty_and_oversized_offers_are_refused() -> None:
     with pytest.raises(ValidationError):
         private.make_offer([], SECRET)
