@@ -33,16 +33,37 @@ def _key(found: bloom.Candidates) -> list[tuple[int, int, int]]:
     return sorted(zip(found.rows.tolist(), found.cols.tolist(), bits.tolist(), strict=True))
 
 
-ISAS = ("avx512vpopcntdq", "popcnt", "baseline")  # each capped to what the CPU has
+ISAS = ("avx512vpopcntdq", "avx2", "popcnt", "baseline")  # each capped to what the CPU has
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere): what the kernel paths must match."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# the flags each path needs; a path may be skipped only on a CPU that lacks one of them
+NEEDS = {
+    "avx512vpopcntdq": {"avx512f", "avx512dq", "avx512_vpopcntdq", "popcnt"},
+    "avx2": {"avx2", "popcnt"},
+    "popcnt": {"popcnt"},
+    "baseline": set(),
+}
 
 
 @contextmanager
 def _isa(name: str) -> Iterator[None]:
-    previous = _dice.set_isa(name)
+    _dice.set_isa(name)
     try:
         yield
     finally:
-        _dice.set_isa(previous)
+        _dice.set_isa(_dice.ISA)  # back to the best, chosen at import
 
 
 def _same_dense(a: bloom.U64, b: bloom.U64, threshold: float, **kw: Any) -> int:
@@ -232,3 +253,103 @@ def test_fallback_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> None
     assert _key(bloom.dense_candidates(a, a, 0.3)) == want  # auto: NumPy
     with pytest.raises(RuntimeError):
         bloom.dense_candidates(a, a, 0.3, kernel="c")
+
+
+def test_each_path_is_used_when_the_cpu_has_it() -> None:
+    """set_isa gives each path whenever /proc/cpuinfo has its flags; the machine that runs these tests (and the
+    benchmark) has AVX-512 VPOPCNTDQ, so at least AVX2 must be there: a build without it would fail here."""
+    flags = _cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo flags")
+    for name in ISAS:
+        if NEEDS[name] <= flags:
+            with _isa(name):
+                assert _dice.set_isa(name) == name
+    if "x86_64" in __import__("platform").machine():
+        assert "avx2" in flags, "this machine is expected to have AVX2 (it has AVX-512)"
+        assert _dice.ISA in ("avx2", "avx512vpopcntdq")
+
+
+def _require(isa: str) -> None:
+    """Skip when the CPU lacks ``isa``, and only then."""
+    with _isa(isa):
+        if _dice.set_isa(isa) != isa:
+            assert not NEEDS[isa] <= _cpu_flags(), f"the CPU has {isa} but the kernel does not use it"
+            pytest.skip(f"the CPU has no {isa}")
+
+
+V1 = bloom.schema_named(bloom.SCHEMA)  # 16-word filters, whatever the default schema
+
+
+def _odd_filters(rng: np.random.Generator, n: int, fill: float, words: int = 16) -> bloom.U64:
+    bits = rng.random((n, 64 * words)) < fill
+    return np.packbits(bits, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_each_dice_path_equals_numpy_on_odd_sizes(isa: str) -> None:
+    """Every path, forced: sizes around the 8-column groups, the 32-row blocks and the 128-column tiles of the
+    16-word kernels, empty and full filters (intersections of 1024, the largest byte sums of the AVX2 path),
+    near-duplicates for hits, thresholds on the realised scores, one ulp either side and out of range."""
+    _require(isa)
+    rng = np.random.default_rng(11)
+    for n, m in ((1, 1), (1, 7), (3, 9), (33, 15), (31, 129), (65, 257), (7, 0), (0, 5)):
+        a = _odd_filters(rng, n, 0.22)
+        b = _odd_filters(rng, m, 0.22)
+        if n and m:
+            a[0] = 0
+            b[-1] = 2**64 - 1
+            b[: min(n, m) : 2] = a[: min(n, m) : 2] ^ _odd_filters(rng, len(b[: min(n, m) : 2]), 0.02)
+        if n > 2:
+            a[1] = 2**64 - 1
+            a[2] = 1
+        exact: list[float] = []
+        if n and m:
+            inter = np.bitwise_count(a[:, None, :] & b[None, :, :]).sum(axis=2)
+            total = np.bitwise_count(a).sum(axis=1)[:, None] + np.bitwise_count(b).sum(axis=1)[None, :]
+            exact = sorted(set((2.0 * inter / np.maximum(total, 1)).ravel().tolist()), reverse=True)[:3]
+        thresholds = [-0.5, 0.0, 1e-300, 0.3, 0.7, 1.0, 1.5, math.nan, *_edges(exact)]
+        with _isa(isa):
+            assert _dice.set_isa(isa) == isa
+            for threshold in thresholds:
+                _same_dense(a, b, threshold, score="dice", schema=V1)
+            _same_dense(a, b, 0.7, score="segments", schema=V1)
+            assert _same_dense(a, b, 0.0, score="dice", schema=V1) == n * m
+            assert _same_dense(a, b, math.nan, score="dice", schema=V1) == 0
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("words", [1, 7, 22, 31, 32, 40, 64])
+def test_each_dice_path_on_other_filter_lengths(isa: str, words: int) -> None:
+    """Filters of other lengths (the AVX2 path sums byte counts in runs of 31 words): the pairs and float32
+    scores of the exact double Dice, computed here, with 1 and 2 threads."""
+    _require(isa)
+    rng = np.random.default_rng(words)
+    a = _odd_filters(rng, 37, 0.3, words)
+    b = _odd_filters(rng, 45, 0.3, words)
+    b[::3] = a[: len(b[::3])] ^ _odd_filters(rng, len(b[::3]), 0.05, words)
+    a[0], b[1] = 0, 2**64 - 1
+    inter = np.bitwise_count(a[:, None, :] & b[None, :, :]).sum(axis=2)
+    total = np.bitwise_count(a).sum(axis=1)[:, None] + np.bitwise_count(b).sum(axis=1)[None, :]
+    dice = 2.0 * inter / np.maximum(total, 1)
+    with _isa(isa):
+        for threshold in (0.0, 0.4, 0.75, *_edges(sorted(set(dice.ravel().tolist()))[-2:])):
+            r, c = np.nonzero(dice >= threshold)
+            bits = dice[r, c].astype(np.float32).view(np.uint32)
+            want = sorted(zip(r.tolist(), c.tolist(), bits.tolist(), strict=True))
+            for threads in (1, 2):
+                got = bloom._c_candidates(_dice.dense_dice(a, b, words, threshold, threads))
+                assert _key(got) == want, (threshold, threads)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_each_dice_path_equals_numpy_on_encoded_people(isa: str) -> None:
+    _require(isa)
+    from alianza.matching.generator import generate_pair_sets
+
+    left, right, _truth = generate_pair_sets(150, seed=4)
+    enc = bloom.Encoder(b"a-secret-the-two-nodes-agreed-on-32b", V1)
+    a, b = enc.encode(left).filters, enc.encode(right).filters
+    with _isa(isa):
+        for threshold in (0.5, 0.7, 0.9):
+            assert _same_dense(a, b, threshold, score="dice", schema=V1) > 0
