@@ -409,9 +409,9 @@ REFUSALS = [
     ("tampered_payload", _tampered_payload, 401, "bad_signature", True),
     ("malformed_json", _malformed_json, 422, "malformed_envelope", True),
     ("not_an_envelope", _not_an_envelope, 422, "malformed_envelope", True),
-    # A declared length over the limit is refused by the body-size middleware before any route runs, which
-    # writes no log line (reported, not asserted); a chunked body is counted and refused by the inbox itself.
-    ("oversized_body", _oversized, 413, "too_large", False),
+    # Both are refused by the body-limit middleware (web/bodylimit.py): a declared length before any route runs, a
+    # chunked body as its count passes the limit; either writes one "Refused request … (…; too_large)" line.
+    ("oversized_body", _oversized, 413, "too_large", True),
     ("oversized_chunked_body", _oversized_chunked, 413, "too_large", True),
 ]
 
@@ -438,11 +438,46 @@ def test_bad_envelopes_are_refused_logged_and_leave_nothing(
             with pair.us.log.open("rb") as log:
                 log.seek(log_start)
                 new = log.read().decode(errors="replace")
-            return any("Refused envelope" in line and f"({code})" in line for line in new.splitlines())
+            return any(
+                ("Refused envelope" in line and f"({code})" in line)
+                or ("Refused request POST /federation/v1/inbox" in line and f"; {code})" in line)
+                for line in new.splitlines()
+            )
 
-        wait_for(f"a 'Refused envelope … ({code})' line in the receiver's log", reason_logged, 5)
+        wait_for(f"a 'Refused envelope/request … {code})' line in the receiver's log", reason_logged, 5)
     time.sleep(0.3)
     assert snapshot(pair) == before, "a refused envelope left something behind"
+
+
+def test_chunked_body_over_the_limit_on_an_api_route_is_refused_and_logged(pair: Pair) -> None:
+    """The same limit holds on the user API: a real chunked upload to a real server, refused with 413 and one line."""
+    headers = {
+        "Authorization": f"Bearer {token(pair.us, 'dea.limit', 'analyst', 'us_dea')}",
+        "Content-Type": "application/json",
+    }
+    secret = "body-content-never-logged"
+    body = json.dumps({"title": secret, "pad": "x" * (11 * 2**20)}).encode()
+    log_start = pair.us.log.stat().st_size
+    with httpx.Client(timeout=60) as client:
+        response = client.post(
+            f"{pair.us.url}/api/v1/commitments",
+            content=iter([body[i : i + 2**20] for i in range(0, len(body), 2**20)]),
+            headers=headers,
+        )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text[:500]
+    assert response.json()["error"]["code"] == "too_large"
+
+    def lines() -> list[str]:
+        with pair.us.log.open("rb") as log:
+            log.seek(log_start)
+            new = log.read().decode(errors="replace")
+        return [line for line in new.splitlines() if "Refused request POST /api/v1/commitments" in line]
+
+    wait_for("a 'Refused request POST /api/v1/commitments' line in the log", lambda: bool(lines()), 5)
+    time.sleep(0.3)
+    (line,) = lines()
+    assert "streamed body; too_large" in line and "limit of" in line and secret not in line
 
 
 # ---------------------------------------------------------------------------------------------------------------

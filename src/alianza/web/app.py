@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from alianza import __version__
 from alianza.federation.delivery import Courier
-from alianza.i18n import gettext_for
 from alianza.node import Node
 from alianza.web import errors
 from alianza.web.api import cooperation as api_cooperation
@@ -23,27 +20,10 @@ from alianza.web.api import records as api_records
 from alianza.web.api import screening as api_screening
 from alianza.web.api import system as api_system
 from alianza.web.api import taxii as api_taxii
-from alianza.web.context import request_lang
-from alianza.web.errors import error_body
+from alianza.web.bodylimit import BodyLimitMiddleware
 from alianza.web.ui import routes as ui_routes
 
 API_PREFIX = "/api/v1"
-
-
-def install_body_limit(app: FastAPI, limit: int) -> None:
-    """Refuse a declared body over the limit before reading it, so a huge upload costs nothing to refuse."""
-
-    @app.middleware("http")
-    async def _limit(request: Request, call_next: Any) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            gettext = gettext_for(request_lang(request))
-            message = gettext("The request is larger than the limit of {limit} MiB.").format(
-                limit=round(limit / 2**20, 1)
-            )
-            return JSONResponse(error_body("too_large", message), status_code=413)
-        response: Response = await call_next(request)
-        return response
 
 
 def create_app(node: Node, *, courier: bool = False) -> FastAPI:
@@ -73,7 +53,7 @@ def create_app(node: Node, *, courier: bool = False) -> FastAPI:
     )
     app.state.node = node
     errors.install(app)
-    install_body_limit(app, node.settings.body_limit)
+    app.add_middleware(BodyLimitMiddleware, limit=node.settings.body_limit)
     app.include_router(api_system.router, prefix=API_PREFIX)
     app.include_router(api_cooperation.router, prefix=API_PREFIX)
     app.include_router(api_records.router, prefix=API_PREFIX)
