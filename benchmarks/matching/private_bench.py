@@ -3,7 +3,9 @@
 Runs in its own virtual environment, never the project's: ``python3 -m venv .venv-bench && .venv-bench/bin/pip
 install anonlink clkhash recordlinkage numpy && .venv-bench/bin/pip install -e .``, then
 ``.venv-bench/bin/python benchmarks/matching/private_bench.py [--quick] [--output PATH] [--schema NAME]``.
-``--schema alianza-clk-v2`` encodes our side with the address segment (v1, the default, has none);
+``--schema`` picks our encoding: ``alianza-clk-v3`` (the default: address segment and blocking, Fellegi–Sunter
+level model fitted per offer, scores and thresholds are match probabilities), or the earlier ``alianza-clk-v1`` (no
+address) and ``alianza-clk-v2`` (address segment), both decided by a weighted mean of segment Dice;
 ``--febrl4-only`` re-runs only our FEBRL4 row (the threshold sweep and the row at the schema's default threshold)
 and merges it into the existing ``--output`` file, the previous row of ours kept under ``alianza_private_<old
 schema>``.
@@ -44,6 +46,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"benchmark-secret-of-thirty-two-bytes!"
 SWEEP = [round(0.50 + 0.02 * i, 2) for i in range(23)]  # 0.50 … 0.94
+# schemas with a level model: thresholds are match probabilities
+PROBABILITY_SWEEP = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+
+
+def sweep_of(schema_name: str) -> list[float]:
+    from alianza.matching import bloom
+
+    return PROBABILITY_SWEEP if bloom.schema_named(schema_name).model is not None else SWEEP
+
+
 PEER_SWEEP_FROM = 0.70  # clkhash's filters are dense: below this nearly every pair is a candidate (25M on FEBRL4)
 
 # clkhash's FEBRL tutorial schema (docs/_static/febrl_schema_v3_final.json in data61/clkhash), as the peer ships it.
@@ -235,8 +247,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         )
     seconds = time.perf_counter() - start
     out: dict[str, Any] = {"seconds": round(seconds, 2), "peak_mib": peak_mib(), "baseline_mib": base, **extra}
-    # Greedy one-to-one above t2 ≥ t1 equals the t1 assignment filtered at t2, so one low run gives the sweep.
-    out["sweep"] = {f"{t:.2f}": metrics({(x, y) for x, y, s in pairs if s >= t - 1e-9}, truth) for t in SWEEP}
+    # Greedy one-to-one above t2 ≥ t1 equals the t1 assignment filtered at t2, so one low run gives the sweep (the
+    # level model is fitted on the blocked pairs whatever the threshold, and its order is the probabilities' order).
+    sweep = sweep_of(args.schema) if args.tool == "ours" else SWEEP
+    out["sweep"] = {f"{t:.2f}": metrics({(x, y) for x, y, s in pairs if s >= t - 1e-9}, truth) for t in sweep}
     out.update(metrics({(x, y) for x, y, _ in pairs}, truth))
     return out
 
@@ -347,9 +361,9 @@ def best_threshold(sweep: dict[str, dict[str, float]]) -> float:
 
 
 def ours_row(dataset: str, n: int, threshold: float, schema_name: str) -> dict[str, Any]:
-    """Our row: one run at 0.5 for the F1 sweep, one timed run at ``threshold``."""
+    """Our row: one run at the sweep's lowest threshold for the F1 sweep, one timed run at ``threshold``."""
     common = ("--worker", "ours", dataset, "--n", str(n), "--schema", schema_name)
-    sweep = spawn(*common, "--threshold", "0.5")["sweep"]
+    sweep = spawn(*common, "--threshold", str(min(sweep_of(schema_name))))["sweep"]
     row = spawn(*common, "--threshold", str(threshold))
     row["threshold"] = threshold
     row["schema"] = schema_name
@@ -394,7 +408,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--schema", default="alianza-clk-v1", help="our encoding schema (alianza-clk-v1 or -v2)")
+    parser.add_argument("--schema", default="alianza-clk-v3", help="our encoding schema (alianza-clk-v3, -v2 or -v1)")
     parser.add_argument("--febrl4-only", action="store_true", help="re-run only our FEBRL4 row, merge into --output")
     args = parser.parse_args()
     if args.worker:
@@ -424,8 +438,8 @@ def main() -> None:
 
     # Threshold choice: the Spanish set with another seed (1) than the evaluation (0), our sweep.
     tuning = spawn(
-        "--worker", "ours", "spanish", "--n", str(min(spanish_n, 10_000)), "--seed", "1", "--threshold", "0.5",
-        "--schema", schema.name,
+        "--worker", "ours", "spanish", "--n", str(min(spanish_n, 10_000)), "--seed", "1",
+        "--threshold", str(min(sweep_of(schema.name))), "--schema", schema.name,
     )  # fmt: skip
     report["threshold_choice"] = {
         "data": f"Spanish set, seed 1, {min(spanish_n, 10_000)} x {min(spanish_n, 10_000)} (evaluation uses seed 0)",
