@@ -66,11 +66,21 @@ class Engine(Protocol):
 
     name: str
 
-    def pairs(self, keys: Sequence[RuleKeys], n_right: int, dedupe: bool, max_block_pairs: int) -> Pairs: ...
+    def pairs(self, keys: Sequence[RuleKeys], n_right: int, dedupe: bool, max_block_pairs: int) -> Pairs:
+        """The candidate pairs of the keys (only the join)."""
+        ...
 
-    def levels(
-        self, comparisons: Sequence[Comparison], left: Prepared, right: Prepared, li: IntArray, ri: IntArray
-    ) -> LevelArray: ...
+    def run(
+        self,
+        keys: Sequence[RuleKeys],
+        comparisons: Sequence[Comparison],
+        left: Prepared,
+        right: Prepared,
+        dedupe: bool,
+        max_block_pairs: int,
+    ) -> tuple[Pairs, LevelArray]:
+        """The candidate pairs and the level of every comparison for each."""
+        ...
 
 
 def compare(
@@ -152,10 +162,17 @@ class NumpyEngine:
         _, first = np.unique(li * np.int64(n_right) + ri, return_index=True)  # sorted, first rule kept
         return Pairs(li[first], ri[first], rules[first], skipped)
 
-    def levels(
-        self, comparisons: Sequence[Comparison], left: Prepared, right: Prepared, li: IntArray, ri: IntArray
-    ) -> LevelArray:
-        return compare(comparisons, left, right, li, ri)
+    def run(
+        self,
+        keys: Sequence[RuleKeys],
+        comparisons: Sequence[Comparison],
+        left: Prepared,
+        right: Prepared,
+        dedupe: bool,
+        max_block_pairs: int,
+    ) -> tuple[Pairs, LevelArray]:
+        pairs = self.pairs(keys, len(right), dedupe, max_block_pairs)
+        return pairs, compare(comparisons, left, right, pairs.li, pairs.ri)
 
 
 # --- the SQL both DuckDB and Spark run ------------------------------------------------------------------------
@@ -248,19 +265,42 @@ class DuckDBEngine:
         ri = np.asarray(got["ri"], dtype=np.int64)
         return Pairs(li, ri, np.asarray(got["rule"], dtype=np.int8), skipped)
 
-    def levels(
-        self, comparisons: Sequence[Comparison], left: Prepared, right: Prepared, li: IntArray, ri: IntArray
-    ) -> LevelArray:
-        return compare(comparisons, left, right, li, ri)
+    def run(
+        self,
+        keys: Sequence[RuleKeys],
+        comparisons: Sequence[Comparison],
+        left: Prepared,
+        right: Prepared,
+        dedupe: bool,
+        max_block_pairs: int,
+    ) -> tuple[Pairs, LevelArray]:
+        pairs = self.pairs(keys, len(right), dedupe, max_block_pairs)
+        return pairs, compare(comparisons, left, right, pairs.li, pairs.ri)
 
 
 # --- spark ----------------------------------------------------------------------------------------------------
 
 
+def _pack(levels: LevelArray) -> npt.NDArray[np.int64]:
+    """A pair's levels as one integer, four bits a comparison (levels run from NULL = -1 to 14)."""
+    code = np.zeros(len(levels), dtype=np.int64)
+    for k in range(levels.shape[1]):
+        code = (code << 4) | (levels[:, k].astype(np.int64) + 1)
+    return code
+
+
+def _unpack(code: npt.NDArray[np.int64], width: int) -> LevelArray:
+    out = np.empty((len(code), width), dtype=np.int8)
+    for k in range(width):
+        out[:, k] = ((code >> (4 * (width - 1 - k))) & 15) - 1
+    return out
+
+
 def _partition_levels(
     shared: Any, names: tuple[str, ...]
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function each Spark partition runs: its pairs' levels, by the same NumPy code as the other engines."""
+    """The function each Spark partition runs: its pairs' levels, by the same NumPy code as the other engines,
+    sent back packed (``_pack``) so a pair costs the driver 21 bytes."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -270,27 +310,24 @@ def _partition_levels(
         for batch in batches:
             li = batch.column(0).to_numpy().astype(np.int64)
             ri = batch.column(1).to_numpy().astype(np.int64)
-            lv = compare(comparisons, left, right, li, ri)
-            columns = [pa.array(li), pa.array(ri), batch.column(2)] + [pa.array(lv[:, k]) for k in range(len(names))]
-            yield pa.RecordBatch.from_arrays(columns, names=["li", "ri", "rule", *[f"c{k}" for k in range(len(names))]])
+            code = _pack(compare(comparisons, left, right, li, ri))
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(0), batch.column(1), batch.column(2), pa.array(code)], names=["li", "ri", "rule", "code"]
+            )
 
     return run
 
 
 class SparkEngine:
-    """Apache Spark: the key join as Spark SQL, the comparisons in the executors (``mapInArrow``).
-
-    Each engine holds the pairs between ``pairs`` and ``levels`` so that they never come back to the driver in
-    between: ``levels`` compares exactly the pairs the last ``pairs`` call produced.
-    """
+    """Apache Spark: the key join as Spark SQL, the comparisons in the executors (``mapInArrow``), one job."""
 
     name = "spark"
     _lock = threading.Lock()
 
-    def __init__(self, master: str = "local[*]", session: Any = None) -> None:
+    def __init__(self, master: str = "local[*]", session: Any = None, driver_memory: str = "4g") -> None:
         self.master = master
+        self.driver_memory = driver_memory
         self._session = session
-        self._pending: tuple[Any, str] | None = None
 
     def session(self) -> Any:
         """The Spark session: the one given, the active one, or a new one on ``master`` (Python workers run this
@@ -304,63 +341,63 @@ class SparkEngine:
                     SparkSession.builder.master(self.master)
                     .appName("alianza-matching")
                     .config("spark.ui.enabled", "false")
-                    .config("spark.sql.shuffle.partitions", str(max(2, 2 * (os.cpu_count() or 1))))
+                    .config("spark.sql.shuffle.partitions", str(max(8, 4 * (os.cpu_count() or 1))))
                     .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(CHUNK_PAIRS // 4))
-                    .config("spark.driver.memory", "2g")
+                    .config("spark.driver.memory", self.driver_memory)
+                    .config("spark.driver.maxResultSize", "0")
                     .getOrCreate()
                 )
         return self._session
 
-    def pairs(self, keys: Sequence[RuleKeys], n_right: int, dedupe: bool, max_block_pairs: int) -> Pairs:
+    def _pairs_frame(self, keys: Sequence[RuleKeys], dedupe: bool, max_block_pairs: int) -> tuple[Any, int, str]:
         spark = self.session()
         view = f"alianza_keys_{uuid.uuid4().hex}"
         spark.createDataFrame(_keys_table(keys, dedupe)).createOrReplaceTempView(view)
-        blocks = spark.sql(_blocks_sql(view, dedupe)).cache()
-        blocks.createOrReplaceTempView(f"{view}_blocks")
+        spark.sql(_blocks_sql(view, dedupe)).cache().createOrReplaceTempView(f"{view}_blocks")
         skipped = int(spark.sql(_skipped_sql(f"{view}_blocks", max_block_pairs)).collect()[0][0])
-        frame = spark.sql(_pairs_sql(view, f"{view}_blocks", dedupe, max_block_pairs))
-        got = frame.toArrow()
+        return spark.sql(_pairs_sql(view, f"{view}_blocks", dedupe, max_block_pairs)), skipped, view
+
+    def _drop(self, view: str) -> None:
+        catalog = self.session().catalog
+        catalog.dropTempView(view)
+        catalog.dropTempView(f"{view}_blocks")
+
+    def pairs(self, keys: Sequence[RuleKeys], n_right: int, dedupe: bool, max_block_pairs: int) -> Pairs:
+        frame, skipped, view = self._pairs_frame(keys, dedupe, max_block_pairs)
+        try:
+            got = frame.toArrow()
+        finally:
+            self._drop(view)
         li = got.column("li").to_numpy().astype(np.int64)
         ri = got.column("ri").to_numpy().astype(np.int64)
-        result = _sorted(li, ri, got.column("rule").to_numpy().astype(np.int8), n_right, skipped)
-        self._pending = (frame, view)
-        return result
+        return _sorted(li, ri, got.column("rule").to_numpy().astype(np.int8), n_right, skipped)
 
-    def levels(
-        self, comparisons: Sequence[Comparison], left: Prepared, right: Prepared, li: IntArray, ri: IntArray
-    ) -> LevelArray:
-        if not len(comparisons):
-            return np.empty((len(li), 0), dtype=np.int8)
-        spark = self.session()
-        if self._pending is None:  # pairs from elsewhere (e.g. a sample): send them
-            import pyarrow as pa
-
-            frame = spark.createDataFrame(pa.table({"li": li, "ri": ri, "rule": np.zeros(len(li), dtype=np.int32)}))
-            view = ""
-        else:
-            frame, view = self._pending
-            self._pending = None
+    def run(
+        self,
+        keys: Sequence[RuleKeys],
+        comparisons: Sequence[Comparison],
+        left: Prepared,
+        right: Prepared,
+        dedupe: bool,
+        max_block_pairs: int,
+    ) -> tuple[Pairs, LevelArray]:
+        if len(comparisons) > 15:
+            raise ValueError("at most 15 comparisons fit the packed levels")
+        frame, skipped, view = self._pairs_frame(keys, dedupe, max_block_pairs)
         names = tuple(c.name for c in comparisons)
-        shared = spark.sparkContext.broadcast((left, right))
+        shared = self.session().sparkContext.broadcast((left, right))
         try:
-            schema = "li long, ri long, rule int, " + ", ".join(f"c{k} byte" for k in range(len(names)))
-            got = frame.mapInArrow(_partition_levels(shared, names), schema).toArrow()
+            got = frame.mapInArrow(_partition_levels(shared, names), "li long, ri long, rule int, code long").toArrow()
         finally:
             shared.unpersist()
-            if view:
-                spark.catalog.dropTempView(view)
-                spark.catalog.dropTempView(f"{view}_blocks")
-        gl = got.column("li").to_numpy().astype(np.int64)
-        gr = got.column("ri").to_numpy().astype(np.int64)
-        n_right = np.int64(len(right))
-        order = np.argsort(gl * n_right + gr, kind="stable")  # executors answer in any order
-        want = np.argsort(li * n_right + ri, kind="stable")
-        if len(order) != len(li) or not (np.array_equal(gl[order], li[want]) and np.array_equal(gr[order], ri[want])):
-            raise RuntimeError("Spark returned other pairs than it was given to compare")
-        lv = np.stack([got.column(f"c{k}").to_numpy().astype(np.int8) for k in range(len(names))], axis=1)
-        out = np.empty_like(lv)
-        out[want] = lv[order]
-        return out
+            self._drop(view)
+        li = got.column("li").to_numpy().astype(np.int64)
+        ri = got.column("ri").to_numpy().astype(np.int64)
+        code = got.column("code").to_numpy().astype(np.int64)
+        order = np.argsort(li * np.int64(len(right)) + ri, kind="stable")  # executors answer in any order
+        rules = got.column("rule").to_numpy().astype(np.int8)[order]
+        pairs = Pairs(li[order], ri[order], rules, skipped)
+        return pairs, _unpack(code[order], len(names))
 
 
 # --- choosing ---------------------------------------------------------------------------------------------------

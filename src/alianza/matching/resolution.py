@@ -41,7 +41,7 @@ from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.audit.trail import AuditTrail
 from alianza.errors import NotFoundError, ValidationError
-from alianza.matching.engines import Engine, Pairs, RuleKeys, compare, engine_named
+from alianza.matching.engines import RuleKeys, compare, engine_named
 from alianza.matching.features import (
     ALL_COMPARISONS,
     NULL,
@@ -338,8 +338,8 @@ def rule_keys(rule: BlockingRule, L: Prepared, R: Prepared, dedupe: bool) -> Rul
     return RuleKeys(left_key, left_idx, np.asarray(rk, dtype=np.int64), np.asarray(ridx, dtype=np.int64))
 
 
-def candidate_pairs(L: Prepared, R: Prepared, settings: Settings, dedupe: bool, engine: Engine | None = None) -> Pairs:
-    """All rules' candidate pairs, each once, with the index of the first rule that found it."""
+def blocking_keys(L: Prepared, R: Prepared, settings: Settings, dedupe: bool) -> list[RuleKeys]:
+    """Every blocking rule's keys, in the order of ``settings.blocking`` (the order that names a pair's rule)."""
     keys = []
     for name in settings.blocking:
         rule = BLOCKING_RULES.get(name)
@@ -348,8 +348,7 @@ def candidate_pairs(L: Prepared, R: Prepared, settings: Settings, dedupe: bool, 
                 "Unknown blocking rule '{rule}'; use one of: {known}.", rule=name, known=", ".join(BLOCKING_RULES)
             )
         keys.append(rule_keys(rule, L, R, dedupe))
-    engine = engine or engine_named(settings.engine, spark_master=settings.spark_master)
-    return engine.pairs(keys, len(R), dedupe, settings.max_block_pairs)
+    return keys
 
 
 # --- results --------------------------------------------------------------------------------------------------
@@ -486,9 +485,9 @@ def _resolve(L: Prepared, R: Prepared, dedupe: bool, settings: Settings) -> Reso
             "Unknown comparison(s) {names}; use: {known}.", names=", ".join(unknown), known=", ".join(ALL_COMPARISONS)
         )
     engine = engine_named(settings.engine, spark_master=settings.spark_master)
-    pairs = candidate_pairs(L, R, settings, dedupe, engine)
+    keys = blocking_keys(L, R, settings, dedupe)
+    pairs, levels = engine.run(keys, comparisons, L, R, dedupe, settings.max_block_pairs)
     li, ri, rules, skipped = pairs.li, pairs.ri, pairs.rules, pairs.skipped
-    levels = engine.levels(comparisons, L, R, li, ri)
     u = _estimate_u(comparisons, L, R, dedupe, settings)
     total_pairs = len(L) * (len(L) - 1) // 2 if dedupe else len(L) * len(R)
     if len(li) >= 50:
