@@ -306,7 +306,8 @@ SCHEMA_V3 = "alianza-clk-v3"
 # The default: v2's filter (same fields, segments and keys, so the same bits) plus address blocking keys, decided by
 # a Fellegi–Sunter model of the segment Dice levels estimated per offer (``LevelModel``) instead of a fixed weighted
 # mean; ``threshold`` is a match probability. 0.3: the best F1 on the Spanish set of ``matching.generator``, seed 1,
-# 10,000 a side (0.2–0.5 are within 0.007 of it); never chosen on FEBRL4 nor on the evaluation seed.
+# 10,000 a side, in the runs that chose it; 0.2–0.4 are within 0.002 of each other there, about what two runs differ
+# by (the offer is shuffled, so the random pairs that give u differ); never chosen on FEBRL4 nor the evaluation seed.
 SCHEMA_V3_MODEL = LevelModel(
     edges=(0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
     m_prior=(0.02, 0.02, 0.03, 0.05, 0.08, 0.15, 0.2, 0.45),
