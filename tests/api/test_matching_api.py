@@ -97,6 +97,17 @@ def test_offer_hits_and_request(app_client: TestClient, node: Node, us: Node, an
     assert asked.json()["requested_at"] is not None
     queued = outbox_of(node, "request")
     assert len(queued) == 1 and queued[0].reference == f"match:{offer['offer_id']}:h1"
+    (listed_hit,) = client.get("/api/v1/matching/hits").json()  # the hit → the request made from it
+    assert listed_hit["request"]["envelope_id"] == queued[0].envelope_id
+    assert listed_hit["request"]["delivered_at"] is None and listed_hit["requested_at"] is not None
+    twice = client.post(
+        f"/api/v1/matching/hits/{hit}/request",
+        json={"purpose": "criminal_investigation", "subject": "Otra vez"},
+    )
+    refused = assert_error(twice, 409, "conflict")
+    assert refused["details"]["request"]["envelope_id"] == queued[0].envelope_id
+    assert refused["message"].startswith("A request about this hit was already sent to us-node")
+    assert len(outbox_of(node, "request")) == 1
     assert queued[0].recipient == "us-node" and queued[0].payload["requesting_agency"] == "mx_fgr"
     with node.db.reading() as session:
         assert session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "request")).one()

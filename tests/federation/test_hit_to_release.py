@@ -12,8 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from alianza.accounts.models import User
-from alianza.federation import delivery
+from alianza.audit.models import AuditEntry
+from alianza.errors import ConflictError
+from alianza.federation import delivery, outbox
+from alianza.federation.outbox import OutboxMessage
 from alianza.federation.partners import Partner
+from alianza.i18n import gettext_for
 from alianza.matching import hitnohit
 from alianza.matching.private_models import MatchHit
 from alianza.node import Node
@@ -87,12 +91,46 @@ def test_a_hit_becomes_a_request_and_then_a_release(node: Node, us: Node, analys
             purpose="criminal_investigation",
             subject="Antecedentes del sujeto coincidente",
         )
+    with node.db.reading() as session:  # the asker's hit points at the request message, set in that transaction
+        sent = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "request")).one()
+        assert session.get(MatchHit, hit_id).request_message_id == sent.id  # type: ignore[union-attr]
+        (listed,) = hitnohit.listed_hits(session, analyst)
+        assert listed.request is not None and listed.request.id == sent.id
+        envelope_id, reference = sent.envelope_id, sent.reference
+    with pytest.raises(ConflictError) as again, node.db.transaction() as session:
+        hitnohit.request_from_hit(session, node, analyst, hit_id, purpose="criminal_investigation", subject="Otra vez")
+    assert again.value.render(gettext_for("es")).startswith("Ya se envió una solicitud sobre esta coincidencia")
+    assert "reference" in again.value.render() and again.value.details["request"]["envelope_id"] == envelope_id
+    with node.db.reading() as session:
+        assert len(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "request")).all()) == 1
     assert _deliver(node, us) == 1
     with us.db.reading() as session:
         request = session.scalars(select(InfoRequest)).one()
         assert request.record_ids == [held]
         assert request.partner == "mx-node"
         request_id = request.id
+        holder_hit = session.scalars(select(MatchHit).where(MatchHit.side == "holder")).one()
+        assert holder_hit.request_id == request_id  # the holder's hit → the request it became
+
+    # A second request citing the same hit (an older asker that did not refuse it) is acknowledged as the first.
+    with node.db.transaction() as session:
+        outbox.enqueue(
+            session,
+            "us-node",
+            "request",
+            reference,
+            {
+                "requesting_agency": "mx_fgr",
+                "subject": "Otra vez",
+                "purpose": "criminal_investigation",
+                "reference": reference,
+            },
+        )
+    assert _deliver(node, us) == 1
+    with us.db.reading() as session:
+        assert [r.id for r in session.scalars(select(InfoRequest))] == [request_id]
+        repeated = session.scalars(select(AuditEntry).where(AuditEntry.action == "request.repeated")).one()
+        assert repeated.object_id == str(request_id)
 
     release = releases.propose(
         us.db,

@@ -297,7 +297,16 @@ def test_a_hit_is_requested_from_the_partner(app_client: TestClient, node: Node,
     assert queued[0].payload["subject"] == "Antecedentes del sujeto"
     assert queued[0].payload["purpose"] == "criminal_investigation"
     after = app_client.get("/matching/private").text.split(f'id="hit-{hit}"', 1)[1].split("</article>", 1)[0]
-    assert "Sent to the partner on" in after and "Send another request about this hit" in after
+    assert "Sent to the partner on" in after and "not delivered yet" in after
+    assert 'href="/federation/us-node"' in after and "match:offer-0001:h1" in after  # the hit → its request
+    assert f'action="/matching/hits/{hit}/request"' not in after  # one request per hit: no second form
+    twice = app_client.post(
+        f"/matching/hits/{hit}/request",
+        data={"csrf_token": token, "purpose": "criminal_investigation", "subject": "Otra vez"},
+    )
+    assert twice.status_code == 409
+    assert "A request about this hit was already sent to us-node" in twice.text
+    assert len(outbox_of(node, "request")) == 1
 
 
 def test_answered_offers_show_counts_and_an_auditor_gets_no_forms(

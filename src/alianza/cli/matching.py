@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import select
 
 from alianza.accounts.models import User
-from alianza.accounts.permissions import Permission, require
 from alianza.cli.common import ConfigOption, JsonOption, UserOption, acting_user, emit, handles_errors, node_from
 from alianza.errors import ValidationError, problem
 from alianza.matching import hitnohit, recordsets, resolution
 from alianza.matching.models import MatchDecision
-from alianza.matching.private_models import RECEIVED, SENT, MatchOffer
+from alianza.matching.private_models import RECEIVED, SENT
 from alianza.records.models import Record
 from alianza.vocab import vocabulary
 
@@ -181,8 +179,7 @@ def offers(
     """The offers we sent and those we answered for the partner (counts only, never its subjects)."""
     directions = [direction] if direction else [SENT, RECEIVED]
     with node_from(config) as node, node.db.reading() as session:
-        require(acting_user(session, user), Permission.READ_RECORDS)
-        query = select(MatchOffer).where(MatchOffer.direction.in_(directions)).order_by(MatchOffer.id.desc())
+        actor = acting_user(session, user)
         rows = [
             {
                 "offer_id": o.offer_id,
@@ -193,7 +190,8 @@ def offers(
                 "hits": "" if o.hit_count is None else o.hit_count,
                 "created_at": o.created_at.isoformat(timespec="seconds"),
             }
-            for o in session.scalars(query.limit(200))
+            for d in directions
+            for o in hitnohit.list_offers(session, actor, d, limit=200)
         ]
     emit(rows, ["offer_id", "direction", "partner", "subjects", "status", "hits", "created_at"], as_json)
 
@@ -208,19 +206,20 @@ def hits(
 ) -> None:
     """Our hits: which of our persons the partner also holds, with the score."""
     with node_from(config) as node, node.db.reading() as session:
-        found = hitnohit.hits(session, acting_user(session, user), offer_id)
+        found = hitnohit.listed_hits(session, acting_user(session, user), offer_id)
         rows = [
             {
-                "id": h.id,
-                "record": h.record_id,
-                "caption": _caption(session.get(Record, h.record_id), h.record_id),
-                "partner": h.partner,
-                "score": round(h.score, 4),
-                "offer_id": h.offer_id,
+                "id": h.hit.id,
+                "record": h.hit.record_id,
+                "caption": _caption(h.record, h.hit.record_id),
+                "partner": h.hit.partner,
+                "score": round(h.hit.score, 4),
+                "offer_id": h.hit.offer_id,
+                "requested_at": h.request.created_at.isoformat(timespec="seconds") if h.request else "",
             }
             for h in found
         ]
-    emit(rows, ["id", "record", "caption", "partner", "score", "offer_id"], as_json)
+    emit(rows, ["id", "record", "caption", "partner", "score", "offer_id", "requested_at"], as_json)
 
 
 @app.command("request")

@@ -144,17 +144,29 @@ def _apply_recall(session: Session, node: Node, partner: Partner, payload: dict[
 
 
 def _apply_request(session: Session, node: Node, partner: Partner, payload: dict[str, Any]) -> dict[str, Any]:
-    from alianza.matching.hitnohit import resolve_reference
+    from alianza.matching.hitnohit import earlier_request, link_request, resolve_reference
     from alianza.releases.service import register_request
 
     subject = payload.get("subject")
     if not isinstance(subject, str) or not subject.strip():
         raise _bad("A request says what it is about.")
     record_ids = [str(r) for r in payload.get("record_ids", [])]
-    behind_hit = resolve_reference(session, partner.name, str(payload.get("reference", "")))
+    reference = str(payload.get("reference", ""))
+    behind_hit = resolve_reference(session, partner.name, reference)
     if behind_hit is not None:
         if not behind_hit:
             raise _bad("The request cites a hit this node never reported.")
+        earlier = earlier_request(session, partner.name, reference)
+        if earlier is not None:  # a hit becomes one request: a repeat is acknowledged as the first, not registered
+            node.trail.append(
+                session,
+                f"partner:{partner.name}",
+                "request.repeated",
+                "request",
+                earlier.id,
+                {"reference": reference, "subject": subject},
+            )
+            return {"request_id": earlier.id, "subject": earlier.subject, "repeated": True}
         record_ids = behind_hit
     request = register_request(
         session,
@@ -168,6 +180,8 @@ def _apply_request(session: Session, node: Node, partner: Partner, payload: dict
         legal_basis=str(payload.get("legal_basis", "")),
         record_ids=record_ids,
     )
+    if behind_hit is not None:
+        link_request(session, partner.name, reference, request.id)  # the holder's hit → this request
     return {"request_id": request.id, "subject": subject}
 
 

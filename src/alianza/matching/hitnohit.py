@@ -8,25 +8,38 @@ secret is ever sent, and a new epoch in the settings rotates it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
-from alianza.errors import NotFoundError, ValidationError, problem
+from alianza.errors import ConflictError, NotFoundError, ValidationError, problem
 from alianza.federation import outbox
+from alianza.federation.outbox import OutboxMessage
 from alianza.federation.partners import Partner, get_partner
 from alianza.matching import private
-from alianza.matching.private_models import MatchHit, MatchOffer, sent_offer, store_answer, store_result, store_sent
+from alianza.matching.private_models import (
+    ASKER,
+    HOLDER,
+    MatchHit,
+    MatchOffer,
+    sent_offer,
+    store_answer,
+    store_result,
+    store_sent,
+)
 from alianza.records import service as records
 from alianza.records.models import Record
+from alianza.releases.models import InfoRequest
 
 if TYPE_CHECKING:
     from alianza.node import Node
 
 MATCH_PREFIX = "match:"
+OFFERS_SHOWN = 100
 
 
 def secret_for(node: Node, partner: Partner) -> bytes:
@@ -103,10 +116,25 @@ def receive_result(session: Session, node: Node, partner: Partner, payload: dict
     return {"offer_id": offer_id, "hits": len(hits)}
 
 
-def hits(session: Session, actor: User, offer_id: str | None = None) -> list[MatchHit]:
-    """Our hits (asker side) the actor may see."""
+def hit_reference(hit: MatchHit) -> str:
+    """The reference a request made from ``hit`` carries, and which the holder resolves to its record."""
+    return f"{MATCH_PREFIX}{hit.offer_id}:{hit.hit_ref}"
+
+
+def list_offers(session: Session, actor: User, direction: str, limit: int = OFFERS_SHOWN) -> list[MatchOffer]:
+    """Offers we sent (``sent``) or answered for the partner (``received``), newest first.
+
+    An offer shows no subject (its refs stay in the table), only counts, so reading records is enough to see it.
+    """
     require(actor, Permission.READ_RECORDS)
-    query = select(MatchHit).where(MatchHit.side == "asker").order_by(MatchHit.id.desc())
+    query = select(MatchOffer).where(MatchOffer.direction == direction).order_by(MatchOffer.id.desc())
+    return list(session.scalars(query.limit(limit)))
+
+
+def hits(session: Session, actor: User, offer_id: str | None = None) -> list[MatchHit]:
+    """Our hits (asker side) the actor may see: need-to-know on our own record behind each one."""
+    require(actor, Permission.READ_RECORDS)
+    query = select(MatchHit).where(MatchHit.side == ASKER).order_by(MatchHit.id.desc())
     if offer_id:
         query = query.where(MatchHit.offer_id == offer_id)
     found = []
@@ -115,6 +143,32 @@ def hits(session: Session, actor: User, offer_id: str | None = None) -> list[Mat
         if record is not None and records.can_see(actor, record):
             found.append(hit)
     return found
+
+
+@dataclass(frozen=True)
+class ListedHit:
+    """One of our hits as the analyst sees it: our record behind it, and the request made from it (if any)."""
+
+    hit: MatchHit
+    record: Record
+    request: OutboxMessage | None
+
+
+def listed_hits(session: Session, actor: User, offer_id: str | None = None) -> list[ListedHit]:
+    """The hits the actor may see (``hits``), each with its record and the request message sent from it."""
+    found = hits(session, actor, offer_id)
+    wanted = [h.request_message_id for h in found if h.request_message_id is not None]
+    sent: dict[int, OutboxMessage] = {}
+    if wanted:
+        sent = {m.id: m for m in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(wanted)))}
+    return [
+        ListedHit(
+            hit=h,
+            record=records.get_record(session, actor, h.record_id),
+            request=sent.get(h.request_message_id) if h.request_message_id is not None else None,
+        )
+        for h in found
+    ]
 
 
 def request_from_hit(
@@ -128,8 +182,10 @@ def request_from_hit(
     records.get_record(session, actor, hit.record_id)  # need-to-know on our own subject
     if not subject.strip():
         raise ValidationError("Say what you ask the partner about this hit.")
-    reference = f"{MATCH_PREFIX}{hit.offer_id}:{hit.hit_ref}"
-    outbox.enqueue(
+    if hit.request_message_id is not None:
+        raise _already_requested(session, hit)
+    reference = hit_reference(hit)
+    message = outbox.enqueue(
         session,
         hit.partner,
         "request",
@@ -142,10 +198,77 @@ def request_from_hit(
             "legal_basis": legal_basis,
         },
     )
+    claimed = session.execute(  # one request per hit, even when two analysts send at the same moment
+        update(MatchHit)
+        .where(MatchHit.id == hit.id, MatchHit.request_message_id.is_(None))
+        .values(request_message_id=message.id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 1) != 1:
+        session.refresh(hit)
+        raise _already_requested(session, hit)
+    session.refresh(hit)
     node.trail.append(
-        session, actor, "match.request_sent", "match_hit", hit.id, {"partner": hit.partner, "reference": reference}
+        session,
+        actor,
+        "match.request_sent",
+        "match_hit",
+        hit.id,
+        {"partner": hit.partner, "reference": reference, "message": message.envelope_id},
     )
     return hit
+
+
+def _already_requested(session: Session, hit: MatchHit) -> ConflictError:
+    """A hit becomes one request: a second is refused, naming the first (its reference, when it was queued)."""
+    sent = session.get(OutboxMessage, hit.request_message_id) if hit.request_message_id is not None else None
+    when = sent.created_at.strftime("%Y-%m-%d %H:%M UTC") if sent is not None else "?"
+    return ConflictError(
+        "A request about this hit was already sent to {partner} on {date} (reference {reference}); a hit becomes "
+        "one request. Follow that one on the exchange page with the partner.",
+        partner=hit.partner,
+        date=when,
+        reference=hit_reference(hit),
+        details={
+            "request": {
+                "reference": hit_reference(hit),
+                "envelope_id": sent.envelope_id if sent is not None else None,
+                "sent_at": sent.created_at.isoformat() if sent is not None else None,
+            }
+        },
+    )
+
+
+def earlier_request(session: Session, partner: str, reference: str) -> InfoRequest | None:
+    """For a partner's request citing one of our hits: the request that hit already became, if any (holder side)."""
+    offer_id, _, hit_ref = reference.removeprefix(MATCH_PREFIX).partition(":")
+    hit = session.scalars(
+        select(MatchHit).where(
+            MatchHit.offer_id == offer_id,
+            MatchHit.side == HOLDER,
+            MatchHit.partner == partner,
+            MatchHit.hit_ref == hit_ref,
+            MatchHit.request_id.is_not(None),
+        )
+    ).first()
+    return session.get(InfoRequest, hit.request_id) if hit is not None and hit.request_id is not None else None
+
+
+def link_request(session: Session, partner: str, reference: str, request_id: int) -> None:
+    """The holder's hit(s) behind ``reference`` became request ``request_id``: linked in the caller's transaction."""
+    offer_id, _, hit_ref = reference.removeprefix(MATCH_PREFIX).partition(":")
+    session.execute(
+        update(MatchHit)
+        .where(
+            MatchHit.offer_id == offer_id,
+            MatchHit.side == HOLDER,
+            MatchHit.partner == partner,
+            MatchHit.hit_ref == hit_ref,
+            MatchHit.request_id.is_(None),
+        )
+        .values(request_id=request_id)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def resolve_reference(session: Session, partner: str, reference: str) -> list[str] | None:

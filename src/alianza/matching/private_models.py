@@ -45,7 +45,8 @@ class MatchOffer(Base):
 
 
 class MatchHit(Base):
-    """A hit: our record, the offer ref and the hit ref that name it in the exchange, and its score."""
+    """A hit: our record, the offer ref and the hit ref that name it in the exchange, its score, and the request
+    it became (one per hit: ``hitnohit.request_from_hit`` refuses a second)."""
 
     __tablename__ = "match_hits"
     __table_args__ = (UniqueConstraint("offer_id", "side", "hit_ref", name="uq_match_hits_offer_side_hit"),)
@@ -58,7 +59,9 @@ class MatchHit(Base):
     offer_ref: Mapped[str] = mapped_column(String(32), default="")
     hit_ref: Mapped[str] = mapped_column(String(32))
     score: Mapped[float] = mapped_column(Float)
+    # The holder's hit: the partner's request that cited it. The asker's hit: the request message sent from it.
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), nullable=True)
+    request_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -10,7 +10,7 @@ partner's subjects are never stored, so they can never be shown.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.errors import ValidationError, problem
-from alianza.federation.outbox import OutboxMessage
 from alianza.matching import hitnohit, resolution
 from alianza.matching.models import MatchDecision
-from alianza.matching.private_models import RECEIVED, SENT, MatchHit, MatchOffer
+from alianza.matching.private_models import RECEIVED, SENT, MatchOffer
 from alianza.records.models import Record
 from alianza.records.service import can_see
 from alianza.vocab import vocabulary
@@ -36,7 +35,6 @@ ViewerDep = Annotated[Viewer, Depends(api_viewer)]
 
 #: The kinds of record the resolver compares (persons by their name parts, companies by their names).
 RESOLVABLE = ("Person", "Company")
-OFFERS_SHOWN = 100
 DECIDED_SHOWN = 200
 
 
@@ -71,34 +69,6 @@ def decided_pairs(session: Session, actor: User, limit: int = DECIDED_SHOWN) -> 
             if len(found) >= limit:
                 break
     return found
-
-
-def list_offers(session: Session, actor: User, direction: str, limit: int = OFFERS_SHOWN) -> list[MatchOffer]:
-    """Offers we sent (``sent``) or answered for the partner (``received``), newest first."""
-    require(actor, Permission.READ_RECORDS)
-    query = select(MatchOffer).where(MatchOffer.direction == direction).order_by(MatchOffer.id.desc())
-    return list(session.scalars(query.limit(limit)))
-
-
-def hit_reference(hit: MatchHit) -> str:
-    """The reference a request made from ``hit`` carries (``hitnohit.request_from_hit`` writes the same)."""
-    return f"{hitnohit.MATCH_PREFIX}{hit.offer_id}:{hit.hit_ref}"
-
-
-def requested_at(session: Session, found: Sequence[MatchHit]) -> dict[int, dt.datetime]:
-    """For each hit a request was made from: when the first request was queued."""
-    by_reference = {hit_reference(h): h.id for h in found}
-    if not by_reference:
-        return {}
-    query = (
-        select(OutboxMessage.reference, OutboxMessage.created_at)
-        .where(OutboxMessage.kind == "request", OutboxMessage.reference.in_(list(by_reference)))
-        .order_by(OutboxMessage.id)
-    )
-    out: dict[int, dt.datetime] = {}
-    for reference, created in session.execute(query):
-        out.setdefault(by_reference[reference], created)
-    return out
 
 
 def check_purpose(purpose: str) -> None:
@@ -154,20 +124,27 @@ def offer_view(row: MatchOffer) -> dict[str, Any]:
     }
 
 
-def hit_view(session: Session, hit: MatchHit, requested: dt.datetime | None) -> dict[str, Any]:
+def hit_view(listed: hitnohit.ListedHit) -> dict[str, Any]:
+    """A hit with its link to the request made from it (``request`` is None until one is sent; one per hit)."""
+    hit, sent = listed.hit, listed.request
     return {
         "id": hit.id,
         "offer_id": hit.offer_id,
         "partner": hit.partner,
-        "record": _record_ref(session, hit.record_id),
+        "record": {"id": listed.record.id, "schema": listed.record.schema, "caption": listed.record.caption},
         "score": hit.score,
-        "reference": hit_reference(hit),
-        "requested_at": _iso(requested),
+        "reference": hitnohit.hit_reference(hit),
+        "requested_at": _iso(sent.created_at) if sent is not None else None,
+        "request": None
+        if sent is None
+        else {
+            "envelope_id": sent.envelope_id,
+            "sequence": sent.sequence,
+            "sent_at": _iso(sent.created_at),
+            "delivered_at": _iso(sent.delivered_at),
+        },
         "created_at": _iso(hit.created_at),
     }
-
-
-# ---------------------------------------------------------------------------------------------------- resolution
 
 
 class DecisionBody(BaseModel):
@@ -238,21 +215,20 @@ def get_offers(
     """The offers we sent, then those we answered for the partner (counts only: never its subjects)."""
     directions = [direction] if direction else [SENT, RECEIVED]
     with node_of(request).db.reading() as session:
-        return [offer_view(o) for d in directions for o in list_offers(session, viewer.user, d)]
+        return [offer_view(o) for d in directions for o in hitnohit.list_offers(session, viewer.user, d)]
 
 
 @router.get("/hits")
 def get_hits(request: Request, viewer: ViewerDep, offer_id: str | None = None) -> list[dict[str, Any]]:
-    """Our hits: which of our persons the partner also holds, with the score."""
+    """Our hits: which of our persons the partner also holds, with the score and the request made from each."""
     with node_of(request).db.reading() as session:
-        found = hitnohit.hits(session, viewer.user, offer_id)
-        asked = requested_at(session, found)
-        return [hit_view(session, h, asked.get(h.id)) for h in found]
+        return [hit_view(h) for h in hitnohit.listed_hits(session, viewer.user, offer_id)]
 
 
 @router.post("/hits/{hit_id}/request", status_code=202)
 def request_from_hit(request: Request, viewer: ViewerDep, hit_id: int, body: HitRequestBody) -> dict[str, Any]:
-    """Ask the partner about a hit: a formal request, queued for delivery, which the partner reviews."""
+    """Ask the partner about a hit: a formal request, queued for delivery, which the partner reviews. A hit becomes
+    one request: a second is refused (409 ``conflict``, naming the first)."""
     check_purpose(body.purpose)
     node = node_of(request)
     with node.db.transaction() as session:
@@ -265,4 +241,5 @@ def request_from_hit(request: Request, viewer: ViewerDep, hit_id: int, body: Hit
             subject=body.subject,
             legal_basis=body.legal_basis,
         )
-        return hit_view(session, hit, requested_at(session, [hit]).get(hit.id))
+        (listed,) = [h for h in hitnohit.listed_hits(session, viewer.user, hit.offer_id) if h.hit.id == hit.id]
+        return hit_view(listed)

@@ -45,6 +45,7 @@ ACTIONS: dict[str, str] = {
     "release.refused": N_("Release refused"),
     "release.recalled": N_("Release recalled"),
     "request.received": N_("Request received"),
+    "request.repeated": N_("Request repeated by the partner (the first one stands)"),
     "request.answered": N_("Request answered"),
     "request.refused": N_("Request refused"),
     "request.response_received": N_("Partner's answer received"),

@@ -7,8 +7,9 @@ note (``resolution.decide``, audited, revisable); decided pairs stay listed with
 
 ``/matching/private`` sends an offer of our persons to a pinned partner (``hitnohit.send_offer``: only keyed
 encodings leave, queued in the outbox in the same transaction), lists our offers and their hits, and turns a
-hit into a formal request to the partner (``hitnohit.request_from_hit``). The offers this node answered for
-the partner are shown by count only: its subjects are never stored here.
+hit into a formal request to the partner (``hitnohit.request_from_hit``: one per hit, linked to the hit and shown
+with it). The listings and their need-to-know checks are ``hitnohit.listed_hits`` and ``hitnohit.list_offers``.
+The offers this node answered for the partner are shown by count only: its subjects are never stored here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from alianza.accounts.permissions import Permission, allowed, require
-from alianza.errors import NotFoundError, ValidationError
+from alianza.errors import ConflictError, NotFoundError, ValidationError
 from alianza.federation.partners import list_partners
 from alianza.i18n import Gettext, Lang, gettext_for
 from alianza.matching import hitnohit, resolution
@@ -30,13 +31,7 @@ from alianza.matching.private_models import RECEIVED, SENT
 from alianza.records import service as records
 from alianza.records.models import Record
 from alianza.vocab import vocabulary
-from alianza.web.api.matching import (
-    RESOLVABLE,
-    decided_pairs,
-    list_offers,
-    requested_at,
-    user_names,
-)
+from alianza.web.api.matching import RESOLVABLE, decided_pairs, user_names
 from alianza.web.context import Viewer, node_of
 from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, domain_problems, many, see_other, text
 from alianza.web.ui.records import kind_label, marking_options, show
@@ -281,18 +276,10 @@ def _private_page(
                 session, viewer.user, node.trail, records.RecordFilter(schema="Person", origin="local")
             )
         partners = [p.name for p in list_partners(session)]
-        found = hitnohit.hits(session, viewer.user)
-        asked = requested_at(session, found)
-        hits = []
-        for hit in found:
-            hits.append(
-                {
-                    "hit": hit,
-                    "record": records.get_record(session, viewer.user, hit.record_id),
-                    "score": _percent(hit.score),
-                    "requested_at": asked.get(hit.id),
-                }
-            )
+        hits = [
+            {"hit": h.hit, "record": h.record, "score": _percent(h.hit.score), "request": h.request}
+            for h in hitnohit.listed_hits(session, viewer.user)
+        ]
         return show(
             request,
             "matching/private.html",
@@ -304,8 +291,8 @@ def _private_page(
             may_offer=may_offer,
             persons=persons,
             partners=partners,
-            sent=list_offers(session, viewer.user, SENT),
-            received=list_offers(session, viewer.user, RECEIVED),
+            sent=hitnohit.list_offers(session, viewer.user, SENT),
+            received=hitnohit.list_offers(session, viewer.user, RECEIVED),
             offer_statuses={code: gettext(label) for code, label in OFFER_STATUSES.items()},
             hits=hits,
             purposes=marking_options("purposes", lang),
@@ -367,8 +354,9 @@ async def request_from_hit(request: Request, viewer: ViewerDep, hit_id: int) -> 
                 hitnohit.request_from_hit(
                     session, node, viewer.user, hit_id, purpose=values["purpose"], subject=values["subject"]
                 )
-        except ValidationError as exc:
-            problems = [{**p, "field": p["field"] or "subject"} for p in domain_problems(exc, viewer.lang)]
+        except (ValidationError, ConflictError) as exc:  # a conflict: the hit already became a request
+            fallback = "" if isinstance(exc, ConflictError) else "subject"
+            problems = [{**p, "field": p["field"] or fallback} for p in domain_problems(exc, viewer.lang)]
             status_code = exc.http_status
         else:
             return see_other(f"/matching/private#hit-{hit_id}")
