@@ -104,6 +104,7 @@ def test_load_a_list_then_the_same_files_change_nothing(analyst_api: TestClient,
     assert body["summary"]["rescreen"] == {
         "lists": {"ofac-sdn": body["summary"]["version"]},
         "screened": 0,
+        "names": 0,
         "new": 0,
         "removed": 0,
         "kept": 0,

@@ -139,7 +139,7 @@ def test_screen_a_file_records_and_decide(config: Path, tmp_path: Path) -> None:
 
     second = ok("lists", "load", "ofac-sdn", *write_ofac(tmp_path / "v2", SDN_V2), "--config", config)
     assert "1 added, 1 removed, 0 changed" in second.stdout
-    assert "Re-screened 3 record(s): 1 new hit(s), 1 removed, 1 unchanged." in second.stdout
+    assert "Re-screened 3 record(s) and 1 typed name(s): 1 new hit(s), 1 removed, 2 unchanged." in second.stdout
     assert "removed #" in second.stdout and "17400" in second.stdout
 
     rescreened = json.loads(ok("screen", "records", "--json", "--config", config).stdout)

@@ -16,6 +16,7 @@ from alianza.matching.screening import (
     ALGORITHM,
     FALSE_POSITIVE,
     MATCH,
+    Subject,
     decide_hit,
     list_hits,
     rescreen,
@@ -129,6 +130,28 @@ def test_load_reload_and_rescreen(node: Node, analyst: User) -> None:
     assert actions.count("screening.list_loaded") == 2
     assert actions.count("screening.records") == 2
     assert "screening.match" in actions
+
+
+@pytest.mark.usefixtures("tables")
+def test_typed_names_are_screened_again_when_the_list_changes(node: Node, analyst: User) -> None:
+    """Typed names are kept with their hits; a new list version screens them again like the records."""
+    both = Subject(names=("Chuy Pérez", "Joaquín Guzmán Loera"))  # an alias the list adds later
+    with node.db.transaction() as session:
+        load_list(session, analyst, node.trail, "ofac-sdn", *V1, rescreen_records=True)
+        results = screen(session, analyst, node.trail, ["Nemesio Oseguera", both, "Chapo Guzmán"])
+        assert [[h.entry.external_id for h in r.hits] for r in results] == [["17301"], ["17400"], []]
+        keys = {r.subject.text: r.subject.key for r in results}
+    with node.db.transaction() as session:
+        second = load_list(session, analyst, node.trail, "ofac-sdn", *V2, rescreen_records=True)
+    assert second.rescreen is not None and second.rescreen.names == 2  # the one without a hit left nothing
+    assert [(h.subject_key, h.entry_external_id) for h in second.rescreen.new] == [(keys["Chuy Pérez"], "17500")]
+    assert [(h.subject_key, h.entry_external_id) for h in second.rescreen.removed] == [(keys["Chuy Pérez"], "17400")]
+    assert [(h.subject_key, h.entry_external_id) for h in second.rescreen.kept] == [(keys["Nemesio Oseguera"], "17301")]
+    with node.db.reading() as session:
+        rows = session.scalars(select(ScreeningHit).where(ScreeningHit.subject_key == keys["Chuy Pérez"])).all()
+        assert {(r.entry_external_id, r.removed_at is None) for r in rows} == {("17400", False), ("17500", True)}
+        assert all(r.subject_record_id is None and r.list_version == second.version for r in rows)
+    assert "screening.names_rescreened" in _actions(node)
 
 
 @pytest.mark.usefixtures("tables")

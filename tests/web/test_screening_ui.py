@@ -88,10 +88,14 @@ def test_load_a_list_through_the_form_and_read_the_rescreen_report(
     table = app_client.get("/screening/lists").text
     assert f'title="{version}"' in table and "OFAC SDN" in table
 
+    typed = screen(app_client, "Chuy Pérez")  # a typed name, kept with its hit
+    assert typed.status_code == 200 and "PEREZ LOPEZ, Jesus" in typed.text
+
     second = upload(app_client, SDN_V2)
     assert second.status_code == 200
     assert f"was {version[:12]}" in second.text
-    assert "1 new hit(s), 1 removed, 1 unchanged." in second.text
+    assert "1 new hit(s), 2 removed, 1 unchanged." in second.text  # the typed name's hit went with the record's
+    assert "1 typed name(s) screened again as well" in second.text
     assert "GUZMAN LOERA, Joaquin Archivaldo" in second.text  # the new hit
     assert "PEREZ LOPEZ, Jesus" in second.text  # the removed one
     same = upload(app_client, SDN_V2)

@@ -145,8 +145,9 @@ def _print_rescreen(session: Session, report: RescreenReport | None) -> None:
     if report is None:
         return
     typer.echo(
-        f"Re-screened {report.screened} record(s): {len(report.new)} new hit(s), {len(report.removed)} removed, "
-        f"{len(report.kept)} unchanged."
+        f"Re-screened {report.screened} record(s)"
+        + (f" and {report.names} typed name(s)" if report.names else "")
+        + f": {len(report.new)} new hit(s), {len(report.removed)} removed, {len(report.kept)} unchanged."
     )
     for label, rows in (("new", report.new), ("removed", report.removed)):
         for hit in _hit_rows(session, rows):

@@ -223,6 +223,26 @@ class Subject:
     def text(self) -> str:
         return self.names[0] if self.names else ""
 
+    def as_dict(self) -> dict[str, Any]:
+        """What was typed, kept with a typed subject's hits so that a list change screens it again."""
+        return {
+            "names": list(self.names),
+            "schema": self.schema,
+            "birth_dates": list(self.birth_dates),
+            "nationalities": list(self.nationalities),
+            "identifiers": list(self.identifiers),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Subject:
+        return cls(
+            names=tuple(str(n) for n in data.get("names", ())),
+            schema=data.get("schema"),
+            birth_dates=tuple(str(d) for d in data.get("birth_dates", ())),
+            nationalities=tuple(str(n) for n in data.get("nationalities", ())),
+            identifiers=tuple(str(i) for i in data.get("identifiers", ())),
+        )
+
     @property
     def key(self) -> str:
         """The subject's identity for stored hits: its record, or a hash of what was typed."""
@@ -1330,18 +1350,21 @@ def _store_hit(
     threshold: float,
     actor: User,
     now: Any,
+    key: str | None = None,
 ) -> ScreeningHit:
     if row is None:
         row = ScreeningHit(
             list_id=lst.id,
             entry_external_id=hit.entry.external_id,
-            subject_key=subject.key,
+            subject_key=key or subject.key,
             subject_record_id=subject.record_id,
             first_seen_at=now,
             note="",
         )
         session.add(row)
     row.subject_text = subject.text[:500]
+    if subject.record_id is None:
+        row.subject = subject.as_dict()
     row.list_version = lst.version
     row.entry_caption = hit.entry.caption[:500]
     row.entry_schema = hit.entry.schema
@@ -1360,6 +1383,7 @@ class RescreenReport:
 
     lists: dict[str, str]  # list name → version screened against
     screened: int
+    names: int = 0  # typed names screened again (``rescreen``): those kept with at least one hit
     new: list[ScreeningHit] = field(default_factory=list)
     removed: list[ScreeningHit] = field(default_factory=list)
     kept: list[ScreeningHit] = field(default_factory=list)
@@ -1368,6 +1392,7 @@ class RescreenReport:
         return {
             "lists": self.lists,
             "screened": self.screened,
+            "names": self.names,
             "new": len(self.new),
             "removed": len(self.removed),
             "kept": len(self.kept),
@@ -1446,8 +1471,67 @@ def screen_records(
 def rescreen(
     session: Session, actor: User, trail: AuditTrail, list_name: str, *, threshold: float | None = None
 ) -> RescreenReport:
-    """Screen every record the actor may see again against one list (after it changed): new and removed hits."""
-    return screen_records(session, actor, trail, lists=[list_name], threshold=threshold)
+    """Screen every record the actor may see, and every typed name kept with a hit, again against one list (after
+    it changed): new and removed hits, both kinds in the same report."""
+    report = screen_records(session, actor, trail, lists=[list_name], threshold=threshold)
+    names = _rescreen_names(session, actor, lists_named(session, [list_name])[0], _check_threshold(threshold), report)
+    if names:
+        trail.append(
+            session,
+            actor,
+            "screening.names_rescreened",
+            "screening",
+            "*",
+            {"lists": report.lists, "names": names, "algorithm": ALGORITHM, "threshold": _check_threshold(threshold)},
+        )
+    return report
+
+
+TYPED_LIMIT = 20  # as many hits per typed name as ``screen`` keeps by default
+
+
+def _rescreen_names(session: Session, actor: User, lst: SanctionsList, cut: float, report: RescreenReport) -> int:
+    """The typed names screened before (those with a hit kept on any list), screened again against ``lst``.
+
+    A typed name is kept only through its hits: one that never had a hit left nothing to screen again. A hit
+    stored before the subject itself was kept (``subject`` None) is screened again by its typed text alone.
+    """
+    typed: dict[str, Subject] = {}
+    for key, data, text in session.execute(
+        select(ScreeningHit.subject_key, ScreeningHit.subject, ScreeningHit.subject_text)
+        .where(ScreeningHit.subject_record_id.is_(None))
+        .order_by(ScreeningHit.id)
+    ):
+        if data:
+            typed[key] = Subject.from_dict(data)
+        elif key not in typed and text:
+            typed[key] = Subject(names=(text,))
+    if not typed:
+        return 0
+    existing: dict[tuple[str, str], ScreeningHit] = {
+        (row.subject_key, row.entry_external_id): row
+        for row in session.scalars(
+            select(ScreeningHit).where(ScreeningHit.list_id == lst.id, ScreeningHit.subject_record_id.is_(None))
+        )
+    }
+    index = index_for(session, lst)
+    now = utcnow()
+    seen: set[tuple[str, str]] = set()
+    for key, subject in typed.items():
+        for hit in index.screen(subject, threshold=cut, limit=TYPED_LIMIT):
+            seen.add((key, hit.entry.external_id))
+            row = existing.get((key, hit.entry.external_id))
+            was_active = row is not None and row.removed_at is None
+            stored = _store_hit(session, row, lst, subject, hit, cut, actor, now, key=key)
+            (report.kept if was_active else report.new).append(stored)
+    for pair, stale in existing.items():
+        if pair not in seen and stale.removed_at is None and pair[0] in typed:
+            stale.removed_at = now
+            stale.list_version = lst.version
+            report.removed.append(stale)
+    session.flush()
+    report.names = len(typed)
+    return len(typed)
 
 
 def decide_hit(

@@ -74,6 +74,8 @@ class ScreeningHit(Base):
     subject_key: Mapped[str] = mapped_column(String(100), index=True)  # "record:<id>" | "text:<hash>"
     subject_record_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"), nullable=True, index=True)
     subject_text: Mapped[str] = mapped_column(String(500), default="")
+    # A typed subject as it was screened (``Subject.as_dict``), so a list change can screen it again; None for records.
+    subject: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     score: Mapped[float] = mapped_column(Float)
     algorithm: Mapped[str] = mapped_column(String(32))
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

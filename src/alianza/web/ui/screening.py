@@ -431,6 +431,7 @@ def _report_view(session: Session, report: list_service.LoadReport, gettext: Get
         "unchanged": report.unchanged,
         "rescreened": rescreen is not None,
         "screened": rescreen.screened if rescreen else 0,
+        "names": rescreen.names if rescreen else 0,
         "kept": len(rescreen.kept) if rescreen else 0,
         "new_hits": hit_items(session, rescreen.new, gettext) if rescreen else [],
         "removed_hits": hit_items(session, rescreen.removed, gettext) if rescreen else [],
