@@ -2,8 +2,8 @@
 each pair (``features``). Three engines give the same pairs, rules and levels, so the same model and decisions:
 
 * ``numpy`` — in memory: sorted key arrays joined with ``searchsorted``; comparisons in chunks of pairs.
-* ``duckdb`` — the key join is SQL in DuckDB, which spills to disk when the pairs outgrow memory and sorts them
-  out of core; the comparisons run in NumPy over the pairs DuckDB streams back, chunk by chunk.
+* ``duckdb`` — the key join is SQL in DuckDB, which spills to disk when the join outgrows memory and sorts the
+  pairs out of core; the comparisons run in NumPy over the pairs it returns, chunk by chunk.
 * ``spark`` — Apache Spark, for sets that outgrow one machine: the same SQL join on Spark, then every partition of
   pairs compared by the same NumPy functions (``mapInArrow``), with both record sets broadcast to the executors.
   ``local[*]`` runs Spark inside this machine (as the tests do); a cluster's executors need ``alianza`` installed.
@@ -233,7 +233,7 @@ def _skipped_sql(blocks: str, max_block_pairs: int) -> str:
 # --- duckdb ---------------------------------------------------------------------------------------------------
 
 
-class DuckDBEngine:
+class DuckDBEngine(NumpyEngine):
     """The key join in DuckDB (spilling to a temporary directory past ``memory_limit``), comparisons in NumPy."""
 
     name = "duckdb"
@@ -264,18 +264,6 @@ class DuckDBEngine:
         li = np.asarray(got["li"], dtype=np.int64)
         ri = np.asarray(got["ri"], dtype=np.int64)
         return Pairs(li, ri, np.asarray(got["rule"], dtype=np.int8), skipped)
-
-    def run(
-        self,
-        keys: Sequence[RuleKeys],
-        comparisons: Sequence[Comparison],
-        left: Prepared,
-        right: Prepared,
-        dedupe: bool,
-        max_block_pairs: int,
-    ) -> tuple[Pairs, LevelArray]:
-        pairs = self.pairs(keys, len(right), dedupe, max_block_pairs)
-        return pairs, compare(comparisons, left, right, pairs.li, pairs.ri)
 
 
 # --- spark ----------------------------------------------------------------------------------------------------
