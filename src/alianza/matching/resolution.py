@@ -622,6 +622,24 @@ def candidates(
     return found
 
 
+def decided_pairs(session: Session, actor: User, limit: int = 200) -> list[MatchDecision]:
+    """Pairs an analyst has decided, newest first, both of whose records the actor may see."""
+    require(actor, Permission.READ_RECORDS)
+    query = (
+        select(MatchDecision)
+        .where(MatchDecision.decision.is_not(None))
+        .order_by(MatchDecision.decided_at.desc(), MatchDecision.id.desc())
+    )
+    found: list[MatchDecision] = []
+    for row in session.scalars(query):
+        left, right = session.get(Record, row.left_record_id), session.get(Record, row.right_record_id)
+        if left is not None and right is not None and can_see(actor, left) and can_see(actor, right):
+            found.append(row)
+            if len(found) >= limit:
+                break
+    return found
+
+
 def decide(
     session: Session, actor: User, trail: AuditTrail, pair_id: int, confirm: bool, note: str = ""
 ) -> MatchDecision:

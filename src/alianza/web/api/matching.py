@@ -19,13 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alianza.accounts.models import User
-from alianza.accounts.permissions import Permission, require
 from alianza.errors import ValidationError, problem
 from alianza.matching import hitnohit, resolution
 from alianza.matching.models import MatchDecision
 from alianza.matching.private_models import RECEIVED, SENT, MatchOffer
 from alianza.records.models import Record
-from alianza.records.service import can_see
 from alianza.vocab import vocabulary
 from alianza.web.auth import api_viewer
 from alianza.web.context import Viewer, node_of
@@ -35,7 +33,6 @@ ViewerDep = Annotated[Viewer, Depends(api_viewer)]
 
 #: The kinds of record the resolver compares (persons by their name parts, companies by their names).
 RESOLVABLE = ("Person", "Company")
-DECIDED_SHOWN = 200
 
 
 # ---------------------------------------------------------------------------------------------------- shared
@@ -51,24 +48,6 @@ def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, User]:
     if not wanted:
         return {}
     return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
-
-
-def decided_pairs(session: Session, actor: User, limit: int = DECIDED_SHOWN) -> list[MatchDecision]:
-    """Pairs an analyst has decided, newest first, both of whose records the actor may see."""
-    require(actor, Permission.READ_RECORDS)
-    query = (
-        select(MatchDecision)
-        .where(MatchDecision.decision.is_not(None))
-        .order_by(MatchDecision.decided_at.desc(), MatchDecision.id.desc())
-    )
-    found: list[MatchDecision] = []
-    for row in session.scalars(query):
-        left, right = session.get(Record, row.left_record_id), session.get(Record, row.right_record_id)
-        if left is not None and right is not None and can_see(actor, left) and can_see(actor, right):
-            found.append(row)
-            if len(found) >= limit:
-                break
-    return found
 
 
 def check_purpose(purpose: str) -> None:

@@ -31,7 +31,7 @@ from alianza.matching.private_models import RECEIVED, SENT
 from alianza.records import service as records
 from alianza.records.models import Record
 from alianza.vocab import vocabulary
-from alianza.web.api.matching import RESOLVABLE, decided_pairs, user_names
+from alianza.web.api.matching import RESOLVABLE, user_names
 from alianza.web.context import Viewer, node_of
 from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, domain_problems, many, see_other, text
 from alianza.web.ui.records import kind_label, marking_options, show
@@ -182,7 +182,7 @@ def _candidates_page(
         found = resolution.candidates(
             session, viewer.user, node.trail, schema=schema, settings=resolution.Settings.of_node(node.settings)
         )
-        decided = [d for d in decided_pairs(session, viewer.user) if _schema_of(session, d) == schema]
+        decided = [d for d in resolution.decided_pairs(session, viewer.user) if _schema_of(session, d) == schema]
         deciders = user_names(session, (d.decided_by_id for d in [*found, *decided]))
         return show(
             request,
