@@ -205,8 +205,36 @@ def test_match_dense_and_blocked_agree_on_small_data() -> None:
     a, b = enc.encode(left), enc.encode(right)
     dense, _ = bloom.match(a, b, strategy="dense", workers=2)
     blocked, stats = bloom.match(a, b, strategy="blocked")
-    assert stats.compared < len(left) * len(right) / 10
+    assert stats.compared - stats.extra["remainder"]["pairs"] < len(left) * len(right) / 10
     pairs = {(left[r]["id"], right[c]["id"]) for r, c in zip(dense.rows.tolist(), dense.cols.tolist(), strict=True)}
     assert len(pairs & truth) / len(truth) > 0.85
     assert len(pairs & truth) / len(pairs) > 0.85
     assert len(blocked) >= 0.95 * len(dense)
+
+
+# A FEBRL4 duplicate that shares no blocking key with its original: given name typo (other phonetic key), no date,
+# another identifier, another house number and first street word.
+BROOKE = {"name": ["Brooke Burford"], "address": ["85 Smiths Road Moolooboola"], "city": ["Kinglake West"],
+          "postcode": ["4560"], "state": ["nsw"], "ids": ["8804970"]}  # fmt: skip
+BROOE = {"name": ["Brooe Burford"], "address": ["28 Moolooboola"], "city": ["Kinglake West"], "postcode": ["4560"],
+         "state": ["nsw"], "ids": ["7438993"]}  # fmt: skip
+
+
+def test_remainder_pass_finds_a_match_that_shares_no_blocking_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alianza.matching.generator import generate_pair_sets
+
+    left, right, _truth = generate_pair_sets(300, seed=7)
+    enc = bloom.Encoder(SECRET)
+    a, b = enc.encode([*left, BROOKE]), enc.encode([BROOE, *right])
+    asked = len(left)
+    pairs = list(bloom.blocked_pairs(a.block_rows, a.block_keys, b.block_rows, b.block_keys, len(b)))
+    assert not any(((r == asked) & (c == 0)).any() for r, c in pairs)
+    found, stats = bloom.match(a, b, strategy="blocked")
+    assert (asked, 0) in set(zip(found.rows.tolist(), found.cols.tolist(), strict=True))
+    assert found.scores[found.rows == asked][0] >= bloom.DEFAULT_SCHEMA.threshold
+    remainder = stats.extra["remainder"]
+    assert remainder["assigned"] >= 1 and remainder["pairs"] == remainder["offer"] * remainder["records"]
+    assert len(set(found.rows.tolist())) == len(found) == len(set(found.cols.tolist()))  # still one to one
+    monkeypatch.setattr(bloom, "REMAINDER_LIMIT", remainder["pairs"] - 1)  # over budget: blocking alone
+    found, stats = bloom.match(a, b, strategy="blocked")
+    assert asked not in found.rows.tolist() and stats.extra["remainder"]["pairs"] == 0

@@ -66,7 +66,10 @@ many×many filters: AND of the words, a byte-wise popcount (``np.bitwise_count``
 sums via SWAR on uint64 views, spread over threads (NumPy releases the GIL inside its loops), or the same on a
 list of candidate pairs when blocking. Memory is bounded by the tile and pair-chunk sizes (NumPy) or by the
 pairs found (C), not by the input sizes. Pairs above the threshold are then assigned one to one, greedily by
-descending score (as anonlink's greedy solver does): one subject, at most one hit.
+descending score (as anonlink's greedy solver does): one subject, at most one hit. Blocking loses the rare person
+whose name, date, identifiers and address keys all changed at once (FEBRL4 has a few), so v3 then compares the
+offer's subjects left without a hit with the records left unmatched, all against all within a budget of pairs
+(``REMAINDER_LIMIT``; pairs prefiltered as on the dense path), decided by the same fitted model and threshold.
 """
 
 from __future__ import annotations
@@ -990,6 +993,10 @@ class MatchStats:
 
 DENSE_LIMIT = 1_000_000  # pairs: up to this every pair is scored (no blocking loss), beyond it blocking applies
 DENSE_PREFILTER = 0.45  # model schemas, dense: pairs outside the blocks are scored when their weighted Dice reaches it
+# model schemas, blocked: after the assignment, the offer's subjects left without a hit are compared with every record
+# left unmatched (``_remainder_pass``) when they make at most this many pairs: a budget of time, not of accuracy —
+# with the C kernel 50 million pairs take about a second on two shared cores, NumPy scores them 20–30 times slower
+REMAINDER_LIMIT = 50_000_000 if KERNEL == "c" else DENSE_LIMIT
 _LEVEL_CHUNK = 250_000
 
 
@@ -1147,22 +1154,56 @@ def _model_match(
     compared = int(rows.size)
     if chosen == "dense":  # every pair was looked at: those outside the blocks that look alike are scored too
         near = dense_candidates(a.filters, b.filters, DENSE_PREFILTER, schema=schema, workers=workers)
-        extra = np.setdiff1d(near.rows * np.int64(m) + near.cols, rows * np.int64(m) + cols, assume_unique=False)
-        if extra.size:
-            er, ec = extra // m, extra % m
+        outside = np.setdiff1d(near.rows * np.int64(m) + near.cols, rows * np.int64(m) + cols, assume_unique=False)
+        if outside.size:
+            er, ec = outside // m, outside % m
             rows, cols = np.concatenate([rows, er]), np.concatenate([cols, ec])
             levels = np.concatenate([levels, segment_levels(a.filters, b.filters, er, ec, schema)])
         compared = len(a) * len(b)
-    weights = fitted.weights(levels)
+    result, above = _assign_by_weight(rows, cols, fitted.weights(levels), limit, m)
+    extra: dict[str, Any] = {"model": fitted.summary()}
+    if chosen == "blocked":
+        result, more, extra["remainder"] = _remainder_pass(a, b, result, fitted, limit, schema, workers)
+        above += more
+        compared += extra["remainder"]["pairs"]
+    return result, MatchStats(chosen, compared, above, len(result), extra)
+
+
+def _assign_by_weight(
+    rows: I64, cols: I64, weights: npt.NDArray[np.float64], limit: float, m: int
+) -> tuple[Candidates, int]:
+    """Pairs whose match probability reaches ``limit``, one to one by descending match weight (probabilities
+    saturate at 1), the probability being the score; and how many pairs reached it."""
     probability = 1.0 / (1.0 + np.exp2(-np.clip(weights, -1000, 1000)))
     keep = probability >= limit
-    # one to one by descending match weight (probabilities saturate at 1), the probability being the score
     assigned = assign_greedy(Candidates(rows[keep], cols[keep], weights[keep].astype(np.float32)))
-    code = rows * np.int64(m) + cols
+    code = rows * np.int64(m) + cols  # m: the number of columns
     order = np.argsort(code)
     where = order[np.searchsorted(code[order], assigned.rows * np.int64(m) + assigned.cols)]
-    result = Candidates(assigned.rows, assigned.cols, probability[where].astype(np.float32))
-    return result, MatchStats(chosen, compared, int(keep.sum()), len(result), {"model": fitted.summary()})
+    return Candidates(assigned.rows, assigned.cols, probability[where].astype(np.float32)), int(keep.sum())
+
+
+def _remainder_pass(
+    a: Encoded, b: Encoded, found: Candidates, fitted: FittedModel, limit: float, schema: Schema, workers: int | None
+) -> tuple[Candidates, int, dict[str, int]]:
+    """Blocking loses a person whose name, date, identifiers and address keys all changed at once. The offer's
+    subjects left without a hit and the records left unmatched are few next to the whole, so when they make at
+    most ``REMAINDER_LIMIT`` pairs they are compared all against all (the pairs outside the blocks prefiltered by
+    weighted Dice ``DENSE_PREFILTER``, as on the dense path) and decided by the same fitted model and threshold.
+    A pair sharing a blocking key cannot gain here: had it reached the threshold, the greedy assignment would have
+    taken it, since both its sides are still free."""
+    free_r = np.setdiff1d(np.arange(len(a), dtype=np.int64), found.rows)
+    free_c = np.setdiff1d(np.arange(len(b), dtype=np.int64), found.cols)
+    pairs = int(free_r.size) * int(free_c.size)
+    stats = {"offer": int(free_r.size), "records": int(free_c.size), "pairs": 0, "assigned": 0}
+    if pairs == 0 or pairs > REMAINDER_LIMIT:
+        return found, 0, stats
+    near = dense_candidates(a.filters[free_r], b.filters[free_c], DENSE_PREFILTER, schema=schema, workers=workers)
+    rows, cols = free_r[near.rows], free_c[near.cols]
+    levels = segment_levels(a.filters, b.filters, rows, cols, schema)
+    more, above = _assign_by_weight(rows, cols, fitted.weights(levels), limit, len(b))
+    stats |= {"pairs": pairs, "assigned": len(more)}
+    return Candidates.concat([found, more]), above, stats
 
 
 def match(
