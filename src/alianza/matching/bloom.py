@@ -47,8 +47,8 @@ So v3 fits a Fellegi–Sunter model on each offer (``LevelModel``, ``fit_model``
 of eight levels; u per level is counted on random pairs of the offer × the holder's records, m and the share of
 matches by EM on the pairs sharing a blocking key, with m/u kept non-decreasing in Dice and Dirichlet
 pseudo-counts on fixed priors for small offers; a pair's score is its match probability, and ``threshold`` (0.3)
-is a probability, chosen on the Spanish set's seed 1, never on FEBRL4. On FEBRL4 v3 reaches F1 0.999 (v2 0.959,
-v1 0.919) and keeps the Spanish set at 0.94 (``benchmarks/results/matching_private.json``). v1 and v2 remain known
+is a probability, chosen on the Spanish set's seed 1, never on FEBRL4. On FEBRL4 v3 reaches F1 0.9996 (v2 0.959,
+v1 0.919) and keeps the Spanish set at 0.939 (``benchmarks/results/matching_private.json``). v1 and v2 remain known
 by name: a v3 node refuses their offers with both schema names in the message.
 
 Blocking: each subject also carries up to 16 *keyed* blocking keys (64-bit truncated HMACs of
