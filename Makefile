@@ -47,6 +47,7 @@ $(BSTAMP): pyproject.toml benchmarks/requirements.txt
 	$(PYTHON) -m venv $(BENCH)
 	$(BBIN)/pip install --quiet --upgrade pip
 	$(BBIN)/pip install --quiet -e '.[spark]' -r benchmarks/requirements.txt
+	$(BBIN)/pip install --quiet --no-deps 'clkhash>=0.18,<0.19'
 	touch $(BSTAMP)
 
 bench: $(STAMP) $(BSTAMP)
