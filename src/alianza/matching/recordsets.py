@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from alianza.errors import ValidationError, problem
@@ -29,6 +30,58 @@ SCHEMATA = {"person": "Person", "persona": "Person", "company": "Company", "empr
 MAX_RECORDS = 2_000_000
 
 
+def csv_cells(
+    text: str,
+    filename: str,
+    aliases: Mapping[str, str],
+    problems: list[dict[str, Any]],
+    header_problem: Callable[[int, list[str], list[str]], dict[str, Any] | None],
+) -> Iterator[tuple[int, dict[str, list[str]]]]:
+    """The data rows of a CSV with a header, each as its line and its non-empty cells by column (``aliases`` maps
+    a header, normalised, to its column). Problems go to ``problems``: a header ``header_problem`` objects to
+    (nothing more is read), a row of the wrong width, malformed quoting."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns: list[str] = []
+    line = 0
+    try:
+        for row in reader:
+            start, line = line + 1, reader.line_num
+            if not any(c.strip() for c in row):
+                continue
+            if not columns:
+                columns = [aliases.get(normalize(c).replace(" ", "_"), "") for c in row]
+                found = header_problem(start, row, columns)
+                if found is not None:
+                    problems.append(found)
+                    return
+                continue
+            if len(row) != len(columns):
+                problems.append(
+                    problem(
+                        filename,
+                        "line {line}: expected {expected} columns, found {found}.",
+                        line=start,
+                        expected=len(columns),
+                        found=len(row),
+                    )
+                )
+                continue
+            cells: dict[str, list[str]] = {}
+            for key, cell in zip(columns, row, strict=True):
+                if cell.strip():
+                    cells.setdefault(key, []).append(cell.strip())
+            yield start, cells
+    except csv.Error as exc:
+        problems.append(
+            problem(
+                filename,
+                "line {line}: the CSV is malformed ({error}); check the quotes on this line.",
+                line=line + 1,
+                error=str(exc),
+            )
+        )
+
+
 def read_record_set(data: bytes, filename: str) -> list[dict[str, Any]]:
     """The plain records (``resolution``'s shape) of a CSV; the row's ``ref`` or, without one, its line number
     is its id."""
@@ -42,88 +95,53 @@ def read_record_set(data: bytes, filename: str) -> list[dict[str, Any]]:
             details=[problem(filename, "The file is binary.")],
             file=filename,
         )
+
+    def header_problem(line: int, row: list[str], columns: list[str]) -> dict[str, Any] | None:
+        unknown = [c for c, k in zip(row, columns, strict=True) if not k]
+        if not unknown and "name" in columns:
+            return None
+        return problem(
+            filename,
+            "line {line}: the header needs a name column and only known columns ({known}); unknown: {columns}.",
+            line=line,
+            known="ref, name, birth_date, nationality, id, address, postcode, schema",
+            columns=", ".join(unknown) or "-",
+        )
+
     problems: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    columns: list[str] = []
     seen: dict[str, int] = {}
-    line = 0
-    try:
-        for row in reader:
-            start, line = line + 1, reader.line_num
-            if not any(c.strip() for c in row):
-                continue
-            if not columns:
-                columns = [COLUMNS.get(normalize(c).replace(" ", "_"), "") for c in row]
-                unknown = [c for c, k in zip(row, columns, strict=True) if not k]
-                if unknown or "name" not in columns:
-                    problems.append(
-                        problem(
-                            filename,
-                            "line {line}: the header needs a name column and only known columns ({known}); "
-                            "unknown: {columns}.",
-                            line=start,
-                            known="ref, name, birth_date, nationality, id, address, postcode, schema",
-                            columns=", ".join(unknown) or "-",
-                        )
-                    )
-                    break
-                continue
-            if len(row) != len(columns):
-                problems.append(
-                    problem(
-                        filename,
-                        "line {line}: expected {expected} columns, found {found}.",
-                        line=start,
-                        expected=len(columns),
-                        found=len(row),
-                    )
+    rows = 0
+    for line, cells in csv_cells(text, filename, COLUMNS, problems, header_problem):
+        rows += 1
+        record: dict[str, Any] = {k: v[0] for k, v in cells.items() if k != "ids"}
+        record["ids"] = [x for v in cells.get("ids", []) for x in v.replace(";", " ").split()]
+        if not record.get("name"):
+            problems.append(problem(filename, "line {line}: the name is empty.", line=line))
+            continue
+        schema = SCHEMATA.get(normalize(record.get("schema", "person")))
+        if schema is None:
+            problems.append(problem(filename, "line {line}: the type must be person or company.", line=line))
+            continue
+        record["schema"] = schema
+        record.setdefault("id", str(line))
+        if record["id"] in seen:
+            problems.append(
+                problem(
+                    filename,
+                    "line {line}: the reference {ref} is also on line {other}.",
+                    line=line,
+                    ref=record["id"],
+                    other=seen[record["id"]],
                 )
-                continue
-            record: dict[str, Any] = {"ids": []}
-            for key, cell in zip(columns, row, strict=True):
-                value = cell.strip()
-                if key == "ids":
-                    record["ids"] += [v for v in value.replace(";", " ").split() if v]
-                elif value:
-                    record[key] = value
-            if not record.get("name"):
-                problems.append(problem(filename, "line {line}: the name is empty.", line=start))
-                continue
-            schema = SCHEMATA.get(normalize(record.get("schema", "person")))
-            if schema is None:
-                problems.append(problem(filename, "line {line}: the type must be person or company.", line=start))
-                continue
-            record["schema"] = schema
-            record.setdefault("id", str(start))
-            if record["id"] in seen:
-                problems.append(
-                    problem(
-                        filename,
-                        "line {line}: the reference {ref} is also on line {other}.",
-                        line=start,
-                        ref=record["id"],
-                        other=seen[record["id"]],
-                    )
-                )
-                continue
-            seen[record["id"]] = start
-            records.append(record)
-            if len(records) > MAX_RECORDS:
-                problems.append(
-                    problem(filename, "The file has more than {limit} records; split it.", limit=MAX_RECORDS)
-                )
-                break
-    except csv.Error as exc:
-        problems.append(
-            problem(
-                filename,
-                "line {line}: the CSV is malformed ({error}); check the quotes on this line.",
-                line=line + 1,
-                error=str(exc),
             )
-        )
-    if not columns and not problems:
+            continue
+        seen[record["id"]] = line
+        records.append(record)
+        if len(records) > MAX_RECORDS:
+            problems.append(problem(filename, "The file has more than {limit} records; split it.", limit=MAX_RECORDS))
+            break
+    if not rows and not problems:
         problems.append(problem(filename, "The file is empty; give a CSV with a header and one row per record."))
     if problems:
         raise ValidationError(

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 from collections import OrderedDict
@@ -65,6 +64,7 @@ from alianza.matching.names import (
     same_given_name,
     strip_alias_article,
 )
+from alianza.matching.recordsets import csv_cells
 from alianza.matching.screening_models import ListEntry, SanctionsList, ScreeningHit
 from alianza.records.models import Record
 from alianza.records.service import can_see
@@ -1050,53 +1050,20 @@ def read_subjects(data: bytes, filename: str = "names.txt") -> list[Subject]:
     header = [normalize(c).replace(" ", "_") for c in next(csv.reader([first]))] if first else []
     is_csv = filename.lower().endswith(".csv") or (header and "name" in header) or "nombre" in header
     if is_csv and header and any(h in ("name", "nombre") for h in header):
-        reader = csv.reader(io.StringIO(text, newline=""))
-        columns: list[str] = []
-        line = 0
-        try:
-            for row in reader:
-                start, line = line + 1, reader.line_num
-                if not any(c.strip() for c in row):
-                    continue
-                if not columns:
-                    columns = [_SUBJECT_COLUMNS.get(normalize(c).replace(" ", "_"), "") for c in row]
-                    unknown = [c for c, k in zip(row, columns, strict=True) if not k]
-                    if unknown:
-                        problems.append(
-                            problem(
-                                filename,
-                                "line {line}: unknown column(s) {columns}; use name, "
-                                "birth_date, nationality, id, schema.",
-                                line=start,
-                                columns=", ".join(unknown),
-                            )
-                        )
-                    continue
-                if len(row) != len(columns):
-                    problems.append(
-                        problem(
-                            filename,
-                            "line {line}: expected {expected} columns, found {found}.",
-                            line=start,
-                            expected=len(columns),
-                            found=len(row),
-                        )
-                    )
-                    continue
-                cells: dict[str, list[str]] = {}
-                for key, cell in zip(columns, row, strict=True):
-                    if cell.strip():
-                        cells.setdefault(key, []).append(cell.strip())
-                subjects.append(_subject_from_cells(cells, filename, start, problems))
-        except csv.Error as exc:
-            problems.append(
-                problem(
-                    filename,
-                    "line {line}: the CSV is malformed ({error}); check the quotes on this line.",
-                    line=line + 1,
-                    error=str(exc),
-                )
+
+        def header_problem(line: int, row: list[str], columns: list[str]) -> dict[str, Any] | None:
+            unknown = [c for c, k in zip(row, columns, strict=True) if not k]
+            if not unknown:
+                return None
+            return problem(
+                filename,
+                "line {line}: unknown column(s) {columns}; use name, birth_date, nationality, id, schema.",
+                line=line,
+                columns=", ".join(unknown),
             )
+
+        for line, cells in csv_cells(text, filename, _SUBJECT_COLUMNS, problems, header_problem):
+            subjects.append(_subject_from_cells(cells, filename, line, problems))
     else:
         for number, raw in enumerate(lines, start=1):
             name = raw.strip()
