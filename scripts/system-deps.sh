@@ -13,6 +13,8 @@
 #                       used by tests/support/postgres.py for a throw-away cluster
 #   fonts-dejavu-core   fonts for WeasyPrint PDF rendering
 #   libpango-1.0-0      text layout library WeasyPrint loads at import time
+#   java (17+)          the JVM of Apache Spark, for the Spark engine's tests (local mode);
+#                       package openjdk-17-jre-headless when no java of 17 or newer is on PATH
 #
 # With --runtime only what a running node needs (the PDF libraries) is checked: that is what `make demo` uses.
 #
@@ -74,6 +76,23 @@ check_postgres() {
     fi
 }
 
+# java_major -> the major version of the java on PATH (empty when there is none).
+java_major() {
+    command -v java >/dev/null 2>&1 || return 0
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+}
+
+check_java() {
+    local major
+    major="$(java_major)"
+    if [ -n "$major" ] && [ "$major" -ge 17 ]; then
+        log "java: ok (major version $major)"
+    else
+        log "java: ${major:-none} found, Spark needs 17 or newer, will install package 'openjdk-17-jre-headless'"
+        missing+=(openjdk-17-jre-headless)
+    fi
+}
+
 check_pkg() {
     local pkg="$1"
     if dpkg_installed "$pkg"; then
@@ -90,6 +109,7 @@ runtime_only=false
 if ! $runtime_only; then
     check_chromium
     check_postgres
+    check_java
 fi
 check_pkg fonts-dejavu-core
 check_pkg libpango-1.0-0
@@ -117,6 +137,7 @@ if ! $runtime_only; then
     [ -x /usr/bin/chromium ] || die "chromium still missing at /usr/bin/chromium after install"
     find_pg_bin initdb >/dev/null || die "initdb still not found after installing postgresql"
     find_pg_bin pg_ctl >/dev/null || die "pg_ctl still not found after installing postgresql"
+    [ "$(java_major)" -ge 17 ] 2>/dev/null || die "no java 17 or newer on PATH after install"
 fi
 for pkg in fonts-dejavu-core libpango-1.0-0; do
     dpkg_installed "$pkg" || die "$pkg still not installed after apt-get install"
