@@ -2,12 +2,14 @@
 
 The commands call the same services as the API and the UI (``matching.resolution``, ``matching.hitnohit``), so
 the acting user's role and need-to-know apply, and every run, decision, offer and request is audited. ``link``
-reads two files and no node data, so it needs no node.
+of two files reads no node data, so it needs no node; ``link FILE --records`` links a file against the node's
+records the acting user may see (``resolution.link_file``, audited) and needs the node's settings.
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,50 +109,134 @@ def decide(
     typer.echo(f"Pair {pair_id} {decision}.")
 
 
+def _features(items: list[dict[str, str]]) -> str:
+    return " ".join(f"{f['comparison']}={f['level']}" for f in items)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+LINK_COLUMNS = ["left", "right", "probability", "agreed", "disagreed"]
+RECORDS_COLUMNS = ["ref", "name", "record", "caption", "probability", "agreed", "disagreed"]
+
+
 @app.command("link")
 @handles_errors
 def link(
     left: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV of the first record set"),
-    right: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV of the second set"),
+    right: Path | None = typer.Argument(
+        None, exists=True, dir_okay=False, readable=True, help="CSV of the second set (or --records)"
+    ),
+    records: bool = typer.Option(
+        False, "--records", help="Link the file against the node's records you may see instead (audited)"
+    ),
+    schema: str = typer.Option("Person", "--schema", help="With --records: Person or Company"),
     threshold: float = typer.Option(
         resolution.DEFAULT_THRESHOLD, "--threshold", min=0.000001, max=0.999999, help="Match probability"
     ),
-    engine: str = typer.Option(
-        "numpy", "--engine", help="Where pairs are joined and compared: numpy, duckdb or spark (same results)"
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="Where pairs are joined and compared: numpy, duckdb or spark (same results); default: numpy, or the "
+        "node's match_engine with --records",
     ),
-    spark_master: str = typer.Option("local[*]", "--spark-master", help="With --engine spark: local[N] or a URL"),
+    spark_master: str | None = typer.Option(None, "--spark-master", help="With --engine spark: local[N] or a URL"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the matches to this CSV"),
     as_json: bool = JsonOption,
+    config: Path | None = ConfigOption,
+    user: str | None = UserOption,
 ) -> None:
-    """Link two record sets from files (CSV: ref, name, birth_date, nationality, id, address, postcode, schema):
-    each record's best match in the other set, with the features that agreed and those that did not."""
-    records = [recordsets.read_record_set(path.read_bytes(), path.name) for path in (left, right)]
-    result = resolution.link(
-        records[0], records[1], resolution.Settings(threshold=threshold, engine=engine, spark_master=spark_master)
+    """Link two record sets from files, or a file against the node's records you may see (--records), each
+    record's best match, with the features that agreed and those that did not. CSV: ref, name, birth_date,
+    nationality, id, address, postcode, schema (English or Spanish headers)."""
+    if (right is None) == (not records):
+        raise ValidationError(
+            "The input is not valid: {count} problem(s).",
+            details=[problem("right", "Give either a second file or --records (one of them, not both).")],
+            count=1,
+        )
+    if right is None:
+        _link_to_records(left, schema, threshold, engine, spark_master, output, as_json, config, user)
+        return
+    sets = [recordsets.read_record_set(path.read_bytes(), path.name) for path in (left, right)]
+    settings = resolution.Settings(
+        threshold=threshold, engine=engine or "numpy", spark_master=spark_master or "local[*]"
     )
+    result = resolution.link(sets[0], sets[1], settings)
     rows = []
     for match in result.matches():
-        features = result.explain(match.index)["features"]
+        summary = resolution.agreement(result.explain(match.index))
         rows.append(
             {
                 "left": match.left_id,
                 "right": match.right_id,
                 "probability": round(match.probability, 4),
-                "agreed": " ".join(f"{f['comparison']}={f['level']}" for f in features if f["weight"] > 0),
-                "disagreed": " ".join(f"{f['comparison']}={f['level']}" for f in features if f["weight"] < 0),
+                "agreed": _features(summary["agreed"]),
+                "disagreed": _features(summary["disagreed"]),
             }
         )
     if output is not None:
-        with output.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["left", "right", "probability", "agreed", "disagreed"])
-            writer.writeheader()
-            writer.writerows(rows)
+        _write_csv(output, rows, LINK_COLUMNS)
         typer.echo(
-            f"{len(rows)} match(es) of {len(records[0])} × {len(records[1])} records written to {output} "
+            f"{len(rows)} match(es) of {len(sets[0])} × {len(sets[1])} records written to {output} "
             f"({result.stats['candidate_pairs']} pairs compared on {result.stats['engine']})."
         )
         return
-    emit(rows, [] if as_json else ["left", "right", "probability", "agreed", "disagreed"], as_json)
+    emit(rows, [] if as_json else LINK_COLUMNS, as_json)
+
+
+def _link_to_records(
+    path: Path,
+    schema: str,
+    threshold: float,
+    engine: str | None,
+    spark_master: str | None,
+    output: Path | None,
+    as_json: bool,
+    config: Path | None,
+    user: str | None,
+) -> None:
+    """``match link FILE --records``: the same service as the API and the UI, without the web's row limit."""
+    with node_from(config) as node, node.db.transaction() as session:
+        settings = resolution.Settings.of_node(node.settings)
+        settings = replace(
+            settings, engine=engine or settings.engine, spark_master=spark_master or settings.spark_master
+        )
+        linked = resolution.link_file(
+            session,
+            acting_user(session, user),
+            node.trail,
+            path.read_bytes(),
+            path.name,
+            schema=schema,
+            threshold=threshold,
+            settings=settings,
+            max_records=recordsets.MAX_RECORDS,
+        )
+    rows = [
+        {
+            "ref": m.ref,
+            "name": m.name,
+            "record": m.record_id,
+            "caption": m.caption,
+            "probability": round(m.probability, 4),
+            "agreed": _features(m.agreed),
+            "disagreed": _features(m.disagreed),
+        }
+        for m in linked.matches
+    ]
+    if output is not None:
+        _write_csv(output, rows, RECORDS_COLUMNS)
+        typer.echo(
+            f"{len(rows)} match(es) of {linked.rows} rows against {linked.records} {schema} record(s) written to "
+            f"{output}."
+        )
+        return
+    emit(rows, [] if as_json else RECORDS_COLUMNS, as_json)
 
 
 @app.command("offer")

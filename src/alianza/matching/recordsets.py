@@ -82,9 +82,9 @@ def csv_cells(
         )
 
 
-def read_record_set(data: bytes, filename: str) -> list[dict[str, Any]]:
+def read_record_set(data: bytes, filename: str, max_records: int = MAX_RECORDS) -> list[dict[str, Any]]:
     """The plain records (``resolution``'s shape) of a CSV; the row's ``ref`` or, without one, its line number
-    is its id."""
+    is its id. A file of more than ``max_records`` records is refused (the web takes fewer than the CLI)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -138,8 +138,8 @@ def read_record_set(data: bytes, filename: str) -> list[dict[str, Any]]:
             continue
         seen[record["id"]] = line
         records.append(record)
-        if len(records) > MAX_RECORDS:
-            problems.append(problem(filename, "The file has more than {limit} records; split it.", limit=MAX_RECORDS))
+        if len(records) > max_records:
+            problems.append(problem(filename, "The file has more than {limit} records; split it.", limit=max_records))
             break
     if not rows and not problems:
         problems.append(problem(filename, "The file is empty; give a CSV with a header and one row per record."))

@@ -20,16 +20,18 @@ The algorithm is ``alianza-fs-v1``, a Fellegi–Sunter model estimated without l
    matches into clusters (connected components).
 
 Every candidate pair can be explained: which comparison was at which level, with what weight
-(``Resolution.explain``). The functions work on plain records (``{"id", "name", "birth_date", "country",
-"ids", ...}``) so benchmarks need no database; ``plain_record`` adapts a stored FtM ``Record``, and
-``candidates``/``decide`` put the resolver in front of an analyst, audited.
+(``Resolution.explain``; ``agreement`` sums it up as the comparisons that counted for and against). The functions
+work on plain records (``{"id", "name", "birth_date", "country", "ids", ...}``) so benchmarks need no database;
+``plain_record`` adapts a stored FtM ``Record``, ``candidates``/``decide`` put the resolver in front of an analyst,
+audited, and ``link_to_records``/``link_file`` link a file of people or companies against the node's records the
+analyst may see, audited as a bulk view.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +42,8 @@ from sqlalchemy.orm import Session
 from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.audit.trail import AuditTrail
-from alianza.errors import NotFoundError, ValidationError
+from alianza.errors import NotFoundError, ValidationError, problem
+from alianza.matching import recordsets
 from alianza.matching.engines import RuleKeys, compare, engine_named
 from alianza.matching.features import (
     ALL_COMPARISONS,
@@ -527,6 +530,29 @@ def dedupe(records: Sequence[Mapping[str, Any]], settings: Settings | None = Non
     return _resolve(prep, prep, True, settings or Settings())
 
 
+NO_EVIDENCE_BITS = 0.1
+"""A comparison whose weight is within this many bits of zero (odds moved by under 7 %) counted neither for nor
+against a match: the same nationality on a node where nearly everyone shares it weighs about -0.04, and calling it
+a disagreement would mislead the reader of ``agreement``."""
+
+
+def agreement(explanation: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """An explanation (``Resolution.explain``) summed up: the comparisons that counted for the match (``agreed``)
+    and those that counted against it (``disagreed``), each as its comparison and level; a comparison one side says
+    nothing about, or whose weight is within ``NO_EVIDENCE_BITS`` of zero, is neither. The CLI, the API and the UI
+    all show this summary."""
+    agreed: list[dict[str, str]] = []
+    disagreed: list[dict[str, str]] = []
+    for feature in explanation.get("features") or []:
+        weight = float(feature.get("weight") or 0.0)
+        item = {"comparison": str(feature["comparison"]), "level": str(feature["level"])}
+        if weight >= NO_EVIDENCE_BITS:
+            agreed.append(item)
+        elif weight <= -NO_EVIDENCE_BITS:
+            disagreed.append(item)
+    return {"agreed": agreed, "disagreed": disagreed}
+
+
 def evaluate(predicted: Iterable[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float]:
     """Precision, recall and F1 of predicted pairs against the true ones (order within a pair ignored)."""
     pred = {tuple(sorted(p)) for p in predicted}
@@ -620,6 +646,175 @@ def candidates(
         {"schema": schema, "records": len(rows), "candidates": len(found), "algorithm": ALGORITHM, "threshold": cut},
     )
     return found
+
+
+MAX_LINK_RECORDS = 50_000
+"""The most rows a file linked against the node's records may have on the web (one request, one transaction);
+``alianza match link --records`` on the node host takes up to ``recordsets.MAX_RECORDS``."""
+
+
+@dataclass(frozen=True)
+class RecordMatch:
+    """A row of a file and the node's record it matches, with why."""
+
+    ref: str  # the row's ref, or its line number when the file has no ref column
+    name: str  # the name on the row, as the file gives it
+    record_id: str
+    caption: str
+    schema: str
+    probability: float
+    weight: float
+    agreed: list[dict[str, str]]
+    disagreed: list[dict[str, str]]
+    explanation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FileLink:
+    """A file linked against the node's records: its counts and its matches, the likeliest first."""
+
+    file: str
+    schema: str
+    rows: int
+    records: int  # the node's records of the kind that the actor may see, all compared
+    threshold: float
+    matches: list[RecordMatch]
+    algorithm: str = ALGORITHM
+
+
+def link_to_records(
+    session: Session,
+    actor: User,
+    trail: AuditTrail,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    file_name: str = "",
+    schema: str = "Person",
+    threshold: float | None = None,
+    settings: Settings | None = None,
+    max_records: int = MAX_LINK_RECORDS,
+) -> FileLink:
+    """Link plain records (a file's rows: ``recordsets.read_record_set``) against the node's records of ``schema``
+    that the actor may see, one-to-one: each row's best match and each record's, at or above the threshold.
+
+    Every row must be of ``schema`` (a company in a run over persons is refused with its ref, as every other
+    problem, before anything is compared). The run is audited as a bulk view of the records it read: the file's
+    name and counts, never its contents.
+    """
+    require(actor, Permission.READ_RECORDS)
+    settings = settings or Settings()
+    cut = settings.threshold if threshold is None else threshold
+    if not 0 < cut < 1:
+        raise ValidationError("The threshold is a match probability between 0 and 1; {value} is not.", value=cut)
+    kinds = sorted(set(recordsets.SCHEMATA.values()))
+    if schema not in kinds:
+        raise ValidationError(
+            "Records of the kind {schema} cannot be linked; use one of: {known}.", schema=schema, known=", ".join(kinds)
+        )
+    name = file_name or "file"
+    problems: list[dict[str, Any]] = []
+    if len(records) > max_records:
+        problems.append(problem(name, "The file has more than {limit} records; split it.", limit=max_records))
+    for r in records[: max_records + 1]:
+        kind, ref = str(r.get("schema") or "Person"), str(r.get("id", ""))
+        if kind == schema:
+            continue
+        if kind == "Company":
+            problems.append(
+                problem(
+                    name,
+                    "row {ref} is a company; this run links persons: link companies in a run of their own.",
+                    ref=ref,
+                )
+            )
+        else:
+            problems.append(
+                problem(
+                    name,
+                    "row {ref} is a person; this run links companies: link persons in a run of their own.",
+                    ref=ref,
+                )
+            )
+    if problems:
+        raise ValidationError(
+            "{file} has {count} problem(s); nothing was read.", details=problems, file=name, count=len(problems)
+        )
+    rows = [
+        r
+        for r in session.scalars(select(Record).where(Record.schema == schema, Record.purged_at.is_(None)))
+        if can_see(actor, r)
+    ]
+    rows.sort(key=lambda r: r.id)
+    found: list[RecordMatch] = []
+    if records and rows:
+        settings = replace(settings, threshold=cut)
+        by_id = {r.id: r for r in rows}
+        names = {str(r["id"]): str(r.get("name") or "") for r in records}
+        result = link(records, [plain_record(r) for r in rows], settings)
+        for match in result.matches(threshold=cut, one_to_one=True):
+            explanation = result.explain(match.index)
+            summary = agreement(explanation)
+            record = by_id[match.right_id]
+            found.append(
+                RecordMatch(
+                    ref=match.left_id,
+                    name=names.get(match.left_id, ""),
+                    record_id=record.id,
+                    caption=record.caption,
+                    schema=record.schema,
+                    probability=match.probability,
+                    weight=match.weight,
+                    agreed=summary["agreed"],
+                    disagreed=summary["disagreed"],
+                    explanation=explanation,
+                )
+            )
+    trail.append(
+        session,
+        actor,
+        "match.linked",
+        "record",
+        "*",
+        {
+            "file": file_name,
+            "schema": schema,
+            "rows": len(records),
+            "records": len(rows),
+            "matches": len(found),
+            "algorithm": ALGORITHM,
+            "threshold": cut,
+        },
+    )
+    return FileLink(file_name, schema, len(records), len(rows), cut, found)
+
+
+def link_file(
+    session: Session,
+    actor: User,
+    trail: AuditTrail,
+    data: bytes,
+    file_name: str,
+    *,
+    schema: str = "Person",
+    threshold: float | None = None,
+    settings: Settings | None = None,
+    max_records: int = MAX_LINK_RECORDS,
+) -> FileLink:
+    """``link_to_records`` of a CSV (``recordsets.read_record_set``: English or Spanish headers); a file with any
+    bad row is refused whole, each problem with its line, and nothing is read or audited."""
+    require(actor, Permission.READ_RECORDS)
+    records = recordsets.read_record_set(data, file_name, max_records=max_records)
+    return link_to_records(
+        session,
+        actor,
+        trail,
+        records,
+        file_name=file_name,
+        schema=schema,
+        threshold=threshold,
+        settings=settings,
+        max_records=max_records,
+    )
 
 
 def decided_pairs(session: Session, actor: User, limit: int = 200) -> list[MatchDecision]:

@@ -1,8 +1,9 @@
-"""API of matching: entity-resolution candidates and the analysts' decisions, private hit/no-hit offers, hits
-and the requests made from them.
+"""API of matching: entity-resolution candidates and the analysts' decisions, a file linked against the node's
+records, private hit/no-hit offers, hits and the requests made from them.
 
 The routes are thin: ``matching.resolution`` finds and scores the candidate pairs among the records the caller
-may see and audits each decision; ``matching.hitnohit`` queues offers and requests in the outbox in the same
+may see, links an uploaded file against them (``link_file``: at most ``MAX_LINK_RECORDS`` rows) and audits each
+run and decision; ``matching.hitnohit`` queues offers and requests in the outbox in the same
 transaction and audits them. The offers a node *answered* for the partner are listed by count only: the
 partner's subjects are never stored, so they can never be shown.
 """
@@ -13,18 +14,20 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alianza.accounts.models import User
+from alianza.accounts.permissions import Permission, require
 from alianza.errors import ValidationError, problem
 from alianza.matching import hitnohit, resolution
 from alianza.matching.models import MatchDecision
 from alianza.matching.private_models import RECEIVED, SENT, MatchOffer
 from alianza.records.models import Record
 from alianza.vocab import vocabulary
+from alianza.web.api.cooperation import read_upload
 from alianza.web.auth import api_viewer
 from alianza.web.context import Viewer, node_of
 
@@ -162,6 +165,60 @@ def decide_candidate(request: Request, viewer: ViewerDep, pair_id: int, body: De
     with node.db.transaction() as session:
         row = resolution.decide(session, viewer.user, node.trail, pair_id, body.confirm, body.note)
         return candidate_view(session, row, user_names(session, [row.decided_by_id]))
+
+
+# ---------------------------------------------------------------------------------------------------- a file
+
+
+def record_match_view(match: resolution.RecordMatch) -> dict[str, Any]:
+    """A row of the file and the record it matches: the row's ref and name, the record, the probability and what
+    agreed and disagreed (``resolution.agreement``), with the full explanation."""
+    return {
+        "ref": match.ref,
+        "name": match.name,
+        "record": {"id": match.record_id, "schema": match.schema, "caption": match.caption},
+        "probability": match.probability,
+        "weight": match.weight,
+        "agreed": match.agreed,
+        "disagreed": match.disagreed,
+        "explanation": match.explanation,
+    }
+
+
+@router.post("/link")
+async def link_file(
+    request: Request,
+    viewer: ViewerDep,
+    file: Annotated[
+        UploadFile,
+        File(
+            description="CSV with a header: name or nombre; optionally ref, birth_date, nationality, id, address, "
+            "postcode, schema (English or Spanish)"
+        ),
+    ],
+    kind: Annotated[
+        Literal["Person", "Company"], Form(alias="schema", description="The kind of the node's records")
+    ] = "Person",
+    threshold: Annotated[float | None, Form(gt=0, lt=1, description="Match probability (default 0.5)")] = None,
+) -> list[dict[str, Any]]:
+    """Link a file of people or companies against the node's records you may see: each row's best match (one to
+    one), likeliest first, with what agreed and disagreed. A file with any bad row is refused whole (422, each
+    problem with its line); at most 50,000 rows. The run is audited with the file's name and counts."""
+    require(viewer.user, Permission.READ_RECORDS)
+    node = node_of(request)
+    data = await read_upload(file, node.settings.upload_max_bytes)
+    with node.db.transaction() as session:
+        linked = resolution.link_file(
+            session,
+            viewer.user,
+            node.trail,
+            data,
+            file.filename or "file.csv",
+            schema=kind,
+            threshold=threshold,
+            settings=resolution.Settings.of_node(node.settings),
+        )
+    return [record_match_view(m) for m in linked.matches]
 
 
 # ---------------------------------------------------------------------------------------------------- hit/no-hit

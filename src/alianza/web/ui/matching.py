@@ -5,6 +5,11 @@ records the reader may see and shows each likely duplicate pair with the model's
 at which level, with what weight, and both records' values. An analyst confirms or rejects the pair with a
 note (``resolution.decide``, audited, revisable); decided pairs stay listed with who decided and when.
 
+``/matching/link`` takes an uploaded CSV of people or companies (a prosecutor's spreadsheet, a partner agency's
+list) and links it against the node's records the reader may see (``resolution.link_file``: at most
+``MAX_LINK_RECORDS`` rows, a file with any bad row refused whole with its lines, the run audited with the file's
+name and counts): each row's match, its probability and what agreed and what did not.
+
 ``/matching/private`` sends an offer of our persons to a pinned partner (``hitnohit.send_offer``: only keyed
 encodings leave, queued in the outbox in the same transaction), lists our offers and their hits, and turns a
 hit into a formal request to the partner (``hitnohit.request_from_hit``: one per hit, linked to the hit and shown
@@ -15,14 +20,16 @@ The offers this node answered for the partner are shown by count only: its subje
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
+from fastapi import UploadFile as FastAPIUploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from alianza.accounts.permissions import Permission, allowed, require
-from alianza.errors import ConflictError, NotFoundError, ValidationError
+from alianza.errors import AlianzaError, ConflictError, NotFoundError, ValidationError
 from alianza.federation.partners import list_partners
 from alianza.i18n import Gettext, Lang, gettext_for
 from alianza.matching import hitnohit, resolution
@@ -31,6 +38,7 @@ from alianza.matching.private_models import RECEIVED, SENT
 from alianza.records import service as records
 from alianza.records.models import Record
 from alianza.vocab import vocabulary
+from alianza.web.api.cooperation import read_upload
 from alianza.web.api.matching import RESOLVABLE, user_names
 from alianza.web.context import Viewer, node_of
 from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, domain_problems, many, see_other, text
@@ -110,7 +118,13 @@ MATCHING_LABELS: dict[str, str] = {
     "record_ids": N_("Persons to offer"),
     "purpose": N_("Purpose"),
     "subject": N_("Subject"),
+    "file": N_("File to link"),
+    "schema": N_("Kind of record"),
+    "threshold": N_("Threshold"),
 }
+
+#: The matches of a linked file shown on the page; the API and ``alianza match link --records`` give them all.
+LINKS_SHOWN = 500
 
 
 def _percent(value: float) -> str:
@@ -246,6 +260,124 @@ async def decide(request: Request, viewer: ViewerDep, pair_id: int) -> Response:
 def decision_get(viewer: ViewerDep, pair_id: int) -> Response:
     """The language switch after a refused decision comes back here: show the candidates."""
     return see_other(f"/matching/candidates#pair-{pair_id}")
+
+
+# ---------------------------------------------------------------------------------------------------- a file
+
+
+def _features_text(items: Sequence[Mapping[str, str]], gettext: Gettext) -> list[str]:
+    """``resolution.agreement``'s comparisons as the analyst reads them: "Surnames: Both surnames identical"."""
+    shown = []
+    for item in items:
+        name, level = item["comparison"], item["level"]
+        label = gettext(FEATURES[name]) if name in FEATURES else name
+        shown.append(f"{label}: {gettext(LEVELS[level]) if level in LEVELS else level}")
+    return shown
+
+
+def _link_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    status_code: int = 200,
+    problems: Sequence[Problem] = (),
+    values: Mapping[str, str] | None = None,
+    linked: resolution.FileLink | None = None,
+) -> HTMLResponse:
+    require(viewer.user, Permission.READ_RECORDS)
+    gettext = gettext_for(viewer.lang)
+    matches = []
+    if linked is not None:
+        matches = [
+            {
+                "match": m,
+                "probability": _percent(m.probability),
+                "agreed": _features_text(m.agreed, gettext),
+                "disagreed": _features_text(m.disagreed, gettext),
+            }
+            for m in linked.matches[:LINKS_SHOWN]
+        ]
+    return show(
+        request,
+        "matching/link.html",
+        viewer,
+        status_code=status_code,
+        problems=problems,
+        labels=MATCHING_LABELS,
+        values=values or {"schema": "Person", "threshold": ""},
+        kinds=[(k, kind_label(k, viewer.lang)) for k in RESOLVABLE],
+        linked=linked,
+        matches=matches,
+        more=max(0, len(linked.matches) - LINKS_SHOWN) if linked is not None else 0,
+        algorithm=resolution.ALGORITHM,
+        threshold=_percent(resolution.DEFAULT_THRESHOLD),
+        default_threshold=resolution.DEFAULT_THRESHOLD,
+        max_rows=f"{resolution.MAX_LINK_RECORDS:,}".replace(",", " "),
+        max_mib=round(node_of(request).settings.upload_max_bytes / 2**20, 1),
+    )
+
+
+def _file_problems(exc: AlianzaError, viewer: Viewer, field: str) -> list[Problem]:
+    """A refused run's problems, each on the form's ``field`` and led by the file it is in (the line is in the
+    message), so the summary links to the field and still says where each problem is."""
+    problems: list[Problem] = []
+    for p in domain_problems(exc, viewer.lang):
+        where = p["field"]
+        problems.append({"field": field, "message": f"{where}: {p['message']}" if where else p["message"]})
+    return problems
+
+
+@router.get("/matching/link", response_class=HTMLResponse)
+def link_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    return _link_page(request, viewer)
+
+
+@router.post("/matching/link", response_model=None)
+async def link_file(request: Request, viewer: ViewerDep) -> Response:
+    require(viewer.user, Permission.READ_RECORDS)
+    form = await request.form()
+    gettext = gettext_for(viewer.lang)
+    node = node_of(request)
+    values = {"schema": text(form, "schema") or "Person", "threshold": text(form, "threshold")}
+    problems: list[Problem] = []
+    if values["schema"] not in RESOLVABLE:
+        problems.append({"field": "schema", "message": gettext("Choose one of the options.")})
+    threshold: float | None = None
+    if values["threshold"]:
+        try:
+            threshold = float(values["threshold"].replace(",", "."))
+        except ValueError:
+            problems.append({"field": "threshold", "message": gettext("Enter a number.")})
+    upload = form.get("file")
+    data = b""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        problems.append({"field": "file", "message": gettext("Choose a file to upload.")})
+    else:
+        try:
+            # read_upload only reads from the upload; the form gives Starlette's class, which FastAPI's extends.
+            data = await read_upload(cast(FastAPIUploadFile, upload), node.settings.upload_max_bytes)
+        except ValidationError as exc:
+            problems += _file_problems(exc, viewer, "file")
+    if problems or not isinstance(upload, UploadFile):
+        return _link_page(request, viewer, status_code=422, problems=problems, values=values)
+    file_name = upload.filename or "file.csv"
+    try:
+        with node.db.transaction() as session:
+            linked = resolution.link_file(
+                session,
+                viewer.user,
+                node.trail,
+                data,
+                file_name,
+                schema=values["schema"],
+                threshold=threshold,
+                settings=resolution.Settings.of_node(node.settings),
+            )
+    except ValidationError as exc:
+        fallback = "threshold" if threshold is not None and not 0 < threshold < 1 else "file"
+        problems = _file_problems(exc, viewer, fallback)
+        return _link_page(request, viewer, status_code=exc.http_status, problems=problems, values=values)
+    return _link_page(request, viewer, values=values, linked=linked)
 
 
 # ---------------------------------------------------------------------------------------------------- hit/no-hit
