@@ -193,6 +193,6 @@ def test_tables_keep_refs_home_and_resolve_requests() -> None:
         pm.store_answer(session, "mx", answer, subject_count=offer.payload["count"])
         pm.store_result(session, sent, private.read_result(answer.payload, offer), answer.payload["threshold"])
         hit_ref = answer.hits[0][1]
-        assert pm.holder_records(session, "mx", offer.offer_id, hit_ref) == ["us-rec-9"]
-        assert pm.holder_records(session, "other", offer.offer_id, hit_ref) == []
+        assert [h.record_id for h in pm.holder_hits(session, "mx", offer.offer_id, hit_ref)] == ["us-rec-9"]
+        assert pm.holder_hits(session, "other", offer.offer_id, hit_ref) == []
         assert sent.hit_count == 1 and sent.status == "answered"

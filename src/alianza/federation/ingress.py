@@ -144,7 +144,7 @@ def _apply_recall(session: Session, node: Node, partner: Partner, payload: dict[
 
 
 def _apply_request(session: Session, node: Node, partner: Partner, payload: dict[str, Any]) -> dict[str, Any]:
-    from alianza.matching.hitnohit import earlier_request, link_request, resolve_reference
+    from alianza.matching.hitnohit import cited_hits, earlier_request, link_request
     from alianza.releases.service import register_request
 
     subject = payload.get("subject")
@@ -152,11 +152,11 @@ def _apply_request(session: Session, node: Node, partner: Partner, payload: dict
         raise _bad("A request says what it is about.")
     record_ids = [str(r) for r in payload.get("record_ids", [])]
     reference = str(payload.get("reference", ""))
-    behind_hit = resolve_reference(session, partner.name, reference)
-    if behind_hit is not None:
-        if not behind_hit:
+    cited = cited_hits(session, partner.name, reference)
+    if cited is not None:
+        if not cited:
             raise _bad("The request cites a hit this node never reported.")
-        earlier = earlier_request(session, partner.name, reference)
+        earlier = earlier_request(session, cited)
         if earlier is not None:  # a hit becomes one request: a repeat is acknowledged as the first, not registered
             node.trail.append(
                 session,
@@ -167,7 +167,7 @@ def _apply_request(session: Session, node: Node, partner: Partner, payload: dict
                 {"reference": reference, "subject": subject},
             )
             return {"request_id": earlier.id, "subject": earlier.subject, "repeated": True}
-        record_ids = behind_hit
+        record_ids = [h.record_id for h in cited]
     request = register_request(
         session,
         f"partner:{partner.name}",
@@ -180,8 +180,8 @@ def _apply_request(session: Session, node: Node, partner: Partner, payload: dict
         legal_basis=str(payload.get("legal_basis", "")),
         record_ids=record_ids,
     )
-    if behind_hit is not None:
-        link_request(session, partner.name, reference, request.id)  # the holder's hit → this request
+    if cited is not None:
+        link_request(cited, request.id)  # the holder's hit → this request
     return {"request_id": request.id, "subject": subject}
 
 

@@ -23,9 +23,9 @@ from alianza.federation.partners import Partner, get_partner
 from alianza.matching import private
 from alianza.matching.private_models import (
     ASKER,
-    HOLDER,
     MatchHit,
     MatchOffer,
+    holder_hits,
     sent_offer,
     store_answer,
     store_result,
@@ -156,7 +156,11 @@ class ListedHit:
 
 def listed_hits(session: Session, actor: User, offer_id: str | None = None) -> list[ListedHit]:
     """The hits the actor may see (``hits``), each with its record and the request message sent from it."""
-    found = hits(session, actor, offer_id)
+    return with_requests(session, actor, hits(session, actor, offer_id))
+
+
+def with_requests(session: Session, actor: User, found: list[MatchHit]) -> list[ListedHit]:
+    """Each hit with its record (need-to-know checked) and the request message sent from it."""
     wanted = [h.request_message_id for h in found if h.request_message_id is not None]
     sent: dict[int, OutboxMessage] = {}
     if wanted:
@@ -239,43 +243,23 @@ def _already_requested(session: Session, hit: MatchHit) -> ConflictError:
     )
 
 
-def earlier_request(session: Session, partner: str, reference: str) -> InfoRequest | None:
-    """For a partner's request citing one of our hits: the request that hit already became, if any (holder side)."""
-    offer_id, _, hit_ref = reference.removeprefix(MATCH_PREFIX).partition(":")
-    hit = session.scalars(
-        select(MatchHit).where(
-            MatchHit.offer_id == offer_id,
-            MatchHit.side == HOLDER,
-            MatchHit.partner == partner,
-            MatchHit.hit_ref == hit_ref,
-            MatchHit.request_id.is_not(None),
-        )
-    ).first()
-    return session.get(InfoRequest, hit.request_id) if hit is not None and hit.request_id is not None else None
-
-
-def link_request(session: Session, partner: str, reference: str, request_id: int) -> None:
-    """The holder's hit(s) behind ``reference`` became request ``request_id``: linked in the caller's transaction."""
-    offer_id, _, hit_ref = reference.removeprefix(MATCH_PREFIX).partition(":")
-    session.execute(
-        update(MatchHit)
-        .where(
-            MatchHit.offer_id == offer_id,
-            MatchHit.side == HOLDER,
-            MatchHit.partner == partner,
-            MatchHit.hit_ref == hit_ref,
-            MatchHit.request_id.is_(None),
-        )
-        .values(request_id=request_id)
-        .execution_options(synchronize_session="fetch")
-    )
-
-
-def resolve_reference(session: Session, partner: str, reference: str) -> list[str] | None:
-    """For a partner's request citing one of our hits: the record ids behind it (None if it cites no hit)."""
-    from alianza.matching.private_models import holder_records
-
+def cited_hits(session: Session, partner: str, reference: str) -> list[MatchHit] | None:
+    """For a partner's request: the hit rows behind the hit it cites (``match:<offer>:<hit ref>``; empty if we
+    never reported that hit), or None when the reference cites no hit."""
     if not reference.startswith(MATCH_PREFIX):
         return None
     offer_id, _, hit_ref = reference[len(MATCH_PREFIX) :].partition(":")
-    return holder_records(session, partner, offer_id, hit_ref)
+    return holder_hits(session, partner, offer_id, hit_ref)
+
+
+def earlier_request(session: Session, cited: list[MatchHit]) -> InfoRequest | None:
+    """The request the cited hit already became, if any (holder side): a hit becomes one request."""
+    first = next((h.request_id for h in cited if h.request_id is not None), None)
+    return session.get(InfoRequest, first) if first is not None else None
+
+
+def link_request(cited: list[MatchHit], request_id: int) -> None:
+    """The cited hit became request ``request_id``: linked in the caller's transaction."""
+    for hit in cited:
+        if hit.request_id is None:
+            hit.request_id = request_id

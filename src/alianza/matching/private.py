@@ -22,7 +22,7 @@ The protocol (one round trip through the federation, both messages signed envelo
    ``(our record id, hit ref, score)`` rows, stored as ``MatchHit(side="asker")`` for the analyst.
 4. **Request**. A hit is not a disclosure: the analyst turns it into a formal request — a ``request`` envelope
    with ``reference="match:<offer id>:<hit ref>"``. The holder's ingress resolves the hit ref to its own record
-   with ``holder_records(session, offer_id, hit_ref)`` and calls ``releases.service.register_request(...,
+   with ``holder_hits(session, partner, offer_id, hit_ref)`` and calls ``releases.service.register_request(...,
    record_ids=...)``; from there the request goes through review and the release gate like any release, and the
    asker still learns nothing until a legal reviewer approves a release.
 

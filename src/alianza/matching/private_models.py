@@ -2,7 +2,7 @@
 
 What never leaves the node lives here: on the asker's side which record each offer ref stands for, on the
 holder's side which record each hit ref stands for. A request that arrives with ``match:<offer>:<hit ref>`` is
-resolved to the holder's record through ``holder_records`` — the asker never learns the record id.
+resolved to the holder's record through ``holder_hits`` — the asker never learns the record id.
 """
 
 from __future__ import annotations
@@ -142,11 +142,11 @@ def store_result(session: Session, offer: MatchOffer, hits: list[ResultHit], thr
     session.flush()
 
 
-def holder_records(session: Session, partner: str, offer_id: str, hit_ref: str) -> list[str]:
-    """Our record ids behind a hit we reported to ``partner`` (empty if no such hit: refuse the request)."""
+def holder_hits(session: Session, partner: str, offer_id: str, hit_ref: str) -> list[MatchHit]:
+    """The hit rows behind a hit we reported to ``partner`` (empty if no such hit: refuse the request)."""
     return list(
         session.scalars(
-            select(MatchHit.record_id).where(
+            select(MatchHit).where(
                 MatchHit.offer_id == offer_id,
                 MatchHit.side == HOLDER,
                 MatchHit.partner == partner,

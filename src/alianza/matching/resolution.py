@@ -593,6 +593,25 @@ def plain_record(record: Record) -> dict[str, Any]:
     }
 
 
+def _threshold(settings: Settings, threshold: float | None) -> float:
+    """The match probability a run cuts at: the one asked for, else the settings'; refused outside (0, 1)."""
+    cut = settings.threshold if threshold is None else threshold
+    if not 0 < cut < 1:
+        raise ValidationError("The threshold is a match probability between 0 and 1; {value} is not.", value=cut)
+    return cut
+
+
+def _visible_records(session: Session, actor: User, schema: str) -> list[Record]:
+    """The node's records of ``schema`` (not purged) that the actor may see, in id order."""
+    rows = [
+        r
+        for r in session.scalars(select(Record).where(Record.schema == schema, Record.purged_at.is_(None)))
+        if can_see(actor, r)
+    ]
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
 def candidates(
     session: Session,
     actor: User,
@@ -610,15 +629,8 @@ def candidates(
     """
     require(actor, Permission.READ_RECORDS)
     settings = settings or Settings()
-    cut = settings.threshold if threshold is None else threshold
-    if not 0 < cut < 1:
-        raise ValidationError("The threshold is a match probability between 0 and 1; {value} is not.", value=cut)
-    rows = [
-        r
-        for r in session.scalars(select(Record).where(Record.schema == schema, Record.purged_at.is_(None)))
-        if can_see(actor, r)
-    ]
-    rows.sort(key=lambda r: r.id)
+    cut = _threshold(settings, threshold)
+    rows = _visible_records(session, actor, schema)
     found: list[MatchDecision] = []
     if len(rows) >= 2:
         result = dedupe([plain_record(r) for r in rows], settings)
@@ -703,9 +715,7 @@ def link_to_records(
     """
     require(actor, Permission.READ_RECORDS)
     settings = settings or Settings()
-    cut = settings.threshold if threshold is None else threshold
-    if not 0 < cut < 1:
-        raise ValidationError("The threshold is a match probability between 0 and 1; {value} is not.", value=cut)
+    cut = _threshold(settings, threshold)
     kinds = sorted(set(recordsets.SCHEMATA.values()))
     if schema not in kinds:
         raise ValidationError(
@@ -739,12 +749,7 @@ def link_to_records(
         raise ValidationError(
             "{file} has {count} problem(s); nothing was read.", details=problems, file=name, count=len(problems)
         )
-    rows = [
-        r
-        for r in session.scalars(select(Record).where(Record.schema == schema, Record.purged_at.is_(None)))
-        if can_see(actor, r)
-    ]
-    rows.sort(key=lambda r: r.id)
+    rows = _visible_records(session, actor, schema)
     found: list[RecordMatch] = []
     if records and rows:
         settings = replace(settings, threshold=cut)

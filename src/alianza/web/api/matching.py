@@ -277,5 +277,5 @@ def request_from_hit(request: Request, viewer: ViewerDep, hit_id: int, body: Hit
             subject=body.subject,
             legal_basis=body.legal_basis,
         )
-        (listed,) = [h for h in hitnohit.listed_hits(session, viewer.user, hit.offer_id) if h.hit.id == hit.id]
+        (listed,) = hitnohit.with_requests(session, viewer.user, [hit])
         return hit_view(listed)
