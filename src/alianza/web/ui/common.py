@@ -130,6 +130,19 @@ def text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def decimal(form: FormData, name: str, problems: list[Problem], lang: Lang) -> float | None:
+    """A number field, a decimal comma taken as a point; None when empty, and a problem on the field when it is
+    not a number."""
+    raw = text(form, name).replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        problems.append({"field": name, "message": gettext_for(lang)("Enter a number.")})
+        return None
+
+
 def many(form: FormData, name: str) -> list[str]:
     """The ticked values of a group of checkboxes (or a multiple select), in the order sent."""
     return [v for v in form.getlist(name) if isinstance(v, str) and v.strip()]

@@ -41,7 +41,7 @@ from alianza.vocab import vocabulary
 from alianza.web.api.cooperation import read_upload
 from alianza.web.api.matching import RESOLVABLE, user_names
 from alianza.web.context import Viewer, node_of
-from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, domain_problems, many, see_other, text
+from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, decimal, domain_problems, many, see_other, text
 from alianza.web.ui.records import kind_label, marking_options, show
 
 router = APIRouter()
@@ -342,12 +342,7 @@ async def link_file(request: Request, viewer: ViewerDep) -> Response:
     problems: list[Problem] = []
     if values["schema"] not in RESOLVABLE:
         problems.append({"field": "schema", "message": gettext("Choose one of the options.")})
-    threshold: float | None = None
-    if values["threshold"]:
-        try:
-            threshold = float(values["threshold"].replace(",", "."))
-        except ValueError:
-            problems.append({"field": "threshold", "message": gettext("Enter a number.")})
+    threshold = decimal(form, "threshold", problems, viewer.lang)
     upload = form.get("file")
     data = b""
     if not isinstance(upload, UploadFile) or not upload.filename:

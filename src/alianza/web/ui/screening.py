@@ -26,7 +26,7 @@ from starlette.datastructures import FormData, UploadFile
 from alianza.accounts.models import User
 from alianza.accounts.permissions import Permission, require
 from alianza.errors import AlianzaError, NotFoundError, ValidationError, render_problem
-from alianza.i18n import Gettext, gettext_for
+from alianza.i18n import Gettext, Lang, gettext_for
 from alianza.matching import lists as list_service
 from alianza.matching import screening
 from alianza.matching.screening import FALSE_POSITIVE, MATCH, Subject, SubjectResult
@@ -34,7 +34,7 @@ from alianza.matching.screening_models import SanctionsList, ScreeningHit
 from alianza.web.api.cooperation import read_upload
 from alianza.web.api.screening import format_of, list_names, typed_subject, users_by_id
 from alianza.web.context import Viewer, node_of
-from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, domain_problems, see_other, text
+from alianza.web.ui.common import N_, Problem, ViewerDep, by_field, decimal, domain_problems, see_other, text
 from alianza.web.ui.records import show
 
 router = APIRouter()
@@ -271,17 +271,12 @@ def _screen_page(
         )
 
 
-def _threshold(form: FormData, problems: list[Problem], gettext: Gettext) -> float | None:
-    raw = text(form, "threshold").replace(",", ".")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        problems.append({"field": "threshold", "message": gettext("Enter a number.")})
-        return None
-    if not 0 < value <= 1:
-        message = gettext("The threshold is a score between 0 and 1; {value} is not.").format(value=raw)
+def _threshold(form: FormData, problems: list[Problem], lang: Lang) -> float | None:
+    value = decimal(form, "threshold", problems, lang)
+    if value is not None and not 0 < value <= 1:
+        message = gettext_for(lang)("The threshold is a score between 0 and 1; {value} is not.").format(
+            value=text(form, "threshold").replace(",", ".")
+        )
         problems.append({"field": "threshold", "message": message})
         return None
     return value
@@ -301,7 +296,7 @@ async def screen_post(request: Request, viewer: ViewerDep) -> Response:
     mode = "file" if text(form, "mode") == "file" else "name"
     values = {key: text(form, key) for key in ("name", "birth_date", "nationality", "identifier", "list", "threshold")}
     problems: list[Problem] = []
-    threshold = _threshold(form, problems, gettext)
+    threshold = _threshold(form, problems, viewer.lang)
     chosen = [values["list"]] if values["list"] else None
     subjects: list[Subject] = []
     file_name = ""
